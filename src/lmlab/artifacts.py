@@ -1,0 +1,185 @@
+"""Atomic outputs and strict readers.
+
+Every stage writes each output to a temporary sibling and moves it into place with
+``os.replace`` only once it is complete, so DVC never sees a half-written out. On a
+failure :func:`stage_outputs` also removes whatever outputs of the stage exist.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from lmlab.errors import InputError
+
+__all__ = [
+    "atomic_dir",
+    "atomic_path",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "json_ready",
+    "read_jsonl",
+    "read_text_strict",
+    "remove_path",
+    "stage_outputs",
+]
+
+
+def remove_path(path: str | Path) -> None:
+    """Delete a file or a directory tree if it exists."""
+    path = Path(path)
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.is_dir():
+        shutil.rmtree(path)
+
+
+def _temp_sibling(path: Path, directory: bool) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    prefix = f".{path.name}.tmp-"
+    if directory:
+        return Path(tempfile.mkdtemp(prefix=prefix, dir=path.parent))
+    fd, name = tempfile.mkstemp(prefix=prefix, dir=path.parent)
+    os.close(fd)
+    return Path(name)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary file path next to ``path``; replace ``path`` with it on success."""
+    path = Path(path)
+    tmp = _temp_sibling(path, directory=False)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary directory next to ``path``; swap it into place on success."""
+    path = Path(path)
+    tmp = _temp_sibling(path, directory=True)
+    try:
+        yield tmp
+        if path.exists():
+            trash = _temp_sibling(path, directory=True)
+            os.replace(path, trash / "old")
+            os.replace(tmp, path)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def json_ready(obj: Any) -> Any:
+    """Make ``obj`` JSON-serialisable: numpy scalars to Python, non-finite floats to None."""
+    if isinstance(obj, dict):
+        return {str(k): json_ready(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_ready(v) for v in obj]
+    if hasattr(obj, "item") and callable(obj.item) and getattr(obj, "ndim", 1) == 0:
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def atomic_write_json(path: str | Path, obj: Any, *, indent: int = 2) -> None:
+    """Write JSON with sorted keys (stable diffs) atomically."""
+    text = json.dumps(json_ready(obj), indent=indent, sort_keys=True, allow_nan=False) + "\n"
+    atomic_write_text(path, text)
+
+
+@contextlib.contextmanager
+def stage_outputs(paths: Sequence[str | Path]) -> Iterator[None]:
+    """On any exception inside the block, delete every listed output, then re-raise."""
+    try:
+        yield
+    except BaseException:
+        for p in paths:
+            remove_path(p)
+        raise
+
+
+def read_text_strict(path: str | Path, encoding: str = "utf-8") -> str:
+    """Read a text file; a decoding error names the byte offset, line and column."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError("file not found.", path=path, hint="check the path parameter.")
+    data = path.read_bytes()
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise InputError(
+            f"not valid {encoding}: byte 0x{data[exc.start]:02x} at byte offset {exc.start} ({exc.reason}).",
+            path=path,
+            line=line,
+            column=column,
+            hint="re-encode the file as UTF-8, or set the stage's 'encoding' parameter (e.g. latin-1).",
+        ) from exc
+
+
+def read_jsonl(
+    path: str | Path,
+    required: dict[str, type | tuple[type, ...]] | None = None,
+    encoding: str = "utf-8",
+) -> list[dict[str, Any]]:
+    """Read a JSON-lines file of objects; errors name the file, line and column.
+
+    ``required`` maps field names to the accepted Python types. Blank lines are skipped.
+    """
+    text = read_text_strict(path, encoding)
+    rows: list[dict[str, Any]] = []
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(
+                f"not valid JSON ({exc.msg}).", path=path, line=lineno, column=exc.colno,
+                hint="every line must hold one JSON object.",
+            ) from exc
+        if not isinstance(obj, dict):
+            raise InputError(f"expected a JSON object, got {type(obj).__name__}.", path=path, line=lineno, column=1)
+        for field, types_ in (required or {}).items():
+            if field not in obj:
+                raise InputError(f"missing field '{field}'.", path=path, line=lineno, column=1,
+                                 hint=f"every row needs the fields {sorted(required or {})}.")
+            if not isinstance(obj[field], types_):
+                expected = types_.__name__ if isinstance(types_, type) else "/".join(t.__name__ for t in types_)
+                raise InputError(
+                    f"field '{field}' must be {expected}, got {type(obj[field]).__name__}.",
+                    path=path, line=lineno, column=1,
+                )
+        rows.append(obj)
+    if not rows:
+        raise InputError("the file holds no rows.", path=path, hint="point the parameter at a non-empty JSONL file.")
+    return rows

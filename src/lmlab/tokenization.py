@@ -1,0 +1,118 @@
+"""Tokenizers: a byte-level BPE trained in the pipeline, or a real model's own, plus special tokens."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
+
+from lmlab.errors import InputError
+
+logger = logging.getLogger(__name__)
+
+EOS_TOKEN = "<|endoftext|>"
+PAD_TOKEN = "<|pad|>"
+
+__all__ = ["train_bpe_tokenizer", "prepare_tokenizer", "load_tokenizer", "add_special_tokens", "EOS_TOKEN"]
+
+
+def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int, min_frequency: int = 2) -> PreTrainedTokenizerFast:
+    """Train a GPT-2-style byte-level BPE on ``texts`` (deterministic for the same input)."""
+    if vocab_size < 300:
+        raise InputError(f"vocab_size must be at least 300 (256 bytes + specials), got {vocab_size}.",
+                         key="tokenizer.vocab_size")
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.post_processor = processors.ByteLevel(trim_offsets=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        min_frequency=min_frequency,
+        special_tokens=[EOS_TOKEN, PAD_TOKEN],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer=trainer)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token=EOS_TOKEN, eos_token=EOS_TOKEN, unk_token=EOS_TOKEN, pad_token=PAD_TOKEN
+    )
+    fast.model_max_length = 1024
+    logger.info("trained byte-level BPE with %d tokens", len(fast))
+    return fast
+
+
+def add_special_tokens(tokenizer: PreTrainedTokenizerBase, tokens: Sequence[str]) -> list[int]:
+    """Add ``tokens`` as additional special tokens (idempotent); return their ids in order."""
+    missing = [t for t in tokens if t not in tokenizer.get_vocab()]
+    if missing:
+        tokenizer.add_special_tokens({"additional_special_tokens": missing}, replace_extra_special_tokens=False)
+    return [tokenizer.convert_tokens_to_ids(t) for t in tokens]
+
+
+def prepare_tokenizer(
+    base_model: str,
+    texts: Iterable[str],
+    vocab_size: int,
+    special_tokens: Sequence[str] = (),
+    is_tiny: bool = True,
+) -> PreTrainedTokenizerBase:
+    """The tokenizer a family trains with: trained BPE for tiny models, else the base model's own.
+
+    Both paths get a pad token and the family's ``special_tokens`` added the same way.
+    """
+    tokenizer = train_bpe_tokenizer(texts, vocab_size) if is_tiny else load_tokenizer(base_model)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    add_special_tokens(tokenizer, special_tokens)
+    return tokenizer
+
+
+def load_tokenizer(name_or_path: str | Path) -> PreTrainedTokenizerBase:
+    """Load a tokenizer from a local directory or a hub name (offline: cache only)."""
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(name_or_path))
+    except (OSError, ValueError) as exc:
+        raise InputError(
+            f"cannot load a tokenizer from '{name_or_path}' ({exc.__class__.__name__}: {str(exc).splitlines()[0]}).",
+            path=name_or_path if Path(name_or_path).exists() else None,
+            hint="use a local model directory, a hub name already in the HF cache, or a tiny-* default.",
+        ) from exc
+    if tokenizer.pad_token is None and tokenizer.eos_token is not None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def iter_corpus_texts(path: str | Path, text_fields: Sequence[str] = ("text",), encoding: str = "utf-8") -> list[str]:
+    """Texts to train a tokenizer on: CSV columns, every string in a JSONL file, or a text file's paragraphs."""
+    from lmlab.artifacts import read_jsonl, read_text_strict
+
+    path = Path(path)
+    if path.suffix == ".csv":
+        import pandas as pd
+
+        frame = pd.read_csv(path, encoding=encoding, dtype=str, keep_default_na=False)
+        missing = [c for c in text_fields if c not in frame.columns]
+        if missing:
+            raise InputError(f"column(s) {missing} not found (columns: {list(frame.columns)}).", path=path,
+                             hint="set tokenizer.text_fields to the text column names.")
+        return [t for col in text_fields for t in frame[col].tolist() if t.strip()]
+    if path.suffix == ".jsonl":
+        texts: list[str] = []
+
+        def walk(obj: object) -> None:
+            if isinstance(obj, str):
+                texts.append(obj)
+            elif isinstance(obj, dict):
+                for value in obj.values():
+                    walk(value)
+            elif isinstance(obj, list):
+                for value in obj:
+                    walk(value)
+
+        for row in read_jsonl(path, encoding=encoding):
+            walk(row)
+        return texts
+    return [p for p in read_text_strict(path, encoding).split("\n") if p.strip()]

@@ -1,0 +1,189 @@
+"""Shared HF ``Trainer`` plumbing: typed training params, DVCLive logging, resume, saving.
+
+Every family trains through ``transformers.Trainer`` (or ``Seq2SeqTrainer``), so the same
+stage runs on one CPU, one GPU or N GPUs under ``torchrun``/``accelerate launch`` with no
+code change; only the main process writes outputs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback, TrainingArguments
+from transformers.trainer_utils import get_last_checkpoint
+
+from lmlab.artifacts import atomic_dir
+from lmlab.device import Runtime
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "TrainingParams",
+    "LiveMetricsCallback",
+    "make_training_arguments",
+    "find_resume_checkpoint",
+    "save_model_dir",
+]
+
+
+@dataclass(frozen=True)
+class TrainingParams:
+    """Optimisation settings shared by every training stage (one section per family)."""
+
+    max_steps: int = 200
+    batch_size: int = 16
+    eval_batch_size: int = 32
+    grad_accum: int = 1
+    lr: float = 1e-3
+    lr_scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = "cosine"
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    max_grad_norm: float = 1.0
+    eval_steps: int = 50
+    save_steps: int = 50
+    logging_steps: int = 10
+    save_total_limit: int = 2
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    tensorboard: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("max_steps", "batch_size", "eval_batch_size", "grad_accum", "eval_steps", "save_steps",
+                     "logging_steps", "save_total_limit"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name}: must be a positive integer, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise ValueError(f"lr: must be > 0, got {self.lr}")
+        if not 0 <= self.warmup_ratio < 1:
+            raise ValueError(f"warmup_ratio: must be in [0, 1), got {self.warmup_ratio}")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay: must be >= 0, got {self.weight_decay}")
+        if self.max_grad_norm <= 0:
+            raise ValueError(f"max_grad_norm: must be > 0, got {self.max_grad_norm}")
+
+
+def make_training_arguments(
+    params: TrainingParams,
+    output_dir: str | Path,
+    seed: int,
+    runtime: Runtime,
+    *,
+    do_eval: bool = True,
+    metric_for_best_model: str | None = None,
+    greater_is_better: bool = False,
+    group_by_length: bool = False,
+    remove_unused_columns: bool = True,
+    cls: type[TrainingArguments] = TrainingArguments,
+    **extra: Any,
+) -> TrainingArguments:
+    """``TrainingArguments`` from our params: step-based eval/save, clipping, schedule, seeds."""
+    report_to = ["tensorboard"] if params.tensorboard else "none"
+    kwargs: dict[str, Any] = dict(
+        output_dir=str(output_dir),
+        max_steps=params.max_steps,
+        per_device_train_batch_size=params.batch_size,
+        per_device_eval_batch_size=params.eval_batch_size,
+        gradient_accumulation_steps=params.grad_accum,
+        learning_rate=params.lr,
+        lr_scheduler_type=params.lr_scheduler,
+        warmup_steps=int(math.ceil(params.warmup_ratio * params.max_steps)),
+        weight_decay=params.weight_decay,
+        max_grad_norm=params.max_grad_norm,
+        logging_steps=params.logging_steps,
+        logging_first_step=True,
+        save_strategy="steps",
+        save_steps=params.save_steps,
+        save_total_limit=params.save_total_limit,
+        eval_strategy="steps" if do_eval else "no",
+        eval_steps=params.eval_steps if do_eval else None,
+        seed=seed,
+        data_seed=seed,
+        report_to=report_to,
+        disable_tqdm=False,
+        dataloader_num_workers=0,
+        remove_unused_columns=remove_unused_columns,
+        train_sampling_strategy="group_by_length" if group_by_length else "random",
+        **runtime.trainer_flags(),
+    )
+    if do_eval and metric_for_best_model:
+        kwargs.update(
+            load_best_model_at_end=True,
+            metric_for_best_model=metric_for_best_model,
+            greater_is_better=greater_is_better,
+        )
+    kwargs.update(extra)
+    return cls(**kwargs)
+
+
+def find_resume_checkpoint(checkpoint_dir: str | Path) -> str | None:
+    """The last complete ``checkpoint-N`` under ``checkpoint_dir`` (a persisted DVC out), if any."""
+    checkpoint_dir = Path(checkpoint_dir)
+    if not checkpoint_dir.is_dir():
+        return None
+    last = get_last_checkpoint(str(checkpoint_dir))
+    if last and not (Path(last) / "trainer_state.json").exists():
+        logger.warning("ignoring incomplete checkpoint %s", last)
+        return None
+    if last:
+        logger.info("resuming from %s", last)
+    return last
+
+
+class LiveMetricsCallback(TrainerCallback):
+    """Log Trainer metrics to DVCLive with ``step`` = the optimiser's global step (rank 0 only).
+
+    ``Live(dir, dvcyaml=False)`` never rewrites the project's ``dvc.yaml``; the stage declares
+    the metrics and plots itself.
+    """
+
+    def __init__(self, live_dir: str | Path, resume: bool = False) -> None:
+        self.live_dir = Path(live_dir)
+        self.resume = resume
+        self.live = None
+
+    def _live(self, state) -> Any:
+        if self.live is None and state.is_world_process_zero:
+            from dvclive import Live
+
+            self.live = Live(str(self.live_dir), dvcyaml=False, save_dvc_exp=False, resume=self.resume)
+        return self.live
+
+    def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: D401 - HF callback signature
+        live = self._live(state)
+        if live is None or not logs:
+            return
+        live.step = state.global_step
+        for key, value in logs.items():
+            if isinstance(value, (int, float)) and math.isfinite(value) and not key.endswith(("runtime", "per_second")):
+                name = key if key.startswith(("eval", "train")) else f"train/{key}"
+                live.log_metric(name.replace("eval_", "eval/"), value)
+        live.make_summary()
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.live is not None:
+            self.live.end()
+
+
+def save_model_dir(
+    out_dir: str | Path,
+    model: PreTrainedModel | None,
+    tokenizer: PreTrainedTokenizerBase | None,
+    resolved_params: Mapping[str, Any],
+    extra_json: Mapping[str, Any] | None = None,
+) -> None:
+    """Save a ``from_pretrained``-loadable model dir atomically, with ``params.json`` beside it."""
+    with atomic_dir(out_dir) as tmp:
+        if model is not None:
+            model.save_pretrained(tmp)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(tmp)
+        (tmp / "params.json").write_text(json.dumps(resolved_params, indent=2, sort_keys=True) + "\n")
+        for name, obj in (extra_json or {}).items():
+            (tmp / name).write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    logger.info("saved model to %s", out_dir)
