@@ -77,3 +77,68 @@ def tiny_model_dir(tmp_path: Path, tiny_gpt2, tiny_tokenizer) -> Path:
     tiny_gpt2.save_pretrained(out)
     tiny_tokenizer.save_pretrained(out)
     return out
+
+
+def dvc_env() -> dict[str, str]:
+    """Environment for DVC subprocesses: offline, and the venv's `dvc` first on PATH (queue workers need it)."""
+    import sys
+
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.setdefault("GIT_AUTHOR_NAME", "lmlab-test")
+    env.setdefault("GIT_AUTHOR_EMAIL", "test@lmlab.invalid")
+    env.setdefault("GIT_COMMITTER_NAME", "lmlab-test")
+    env.setdefault("GIT_COMMITTER_EMAIL", "test@lmlab.invalid")
+    return env
+
+
+def run(cmd: list[str], cwd: Path, check: bool = True, timeout: float = 900):
+    """Run a command in ``cwd`` with :func:`dvc_env`; on failure show its output."""
+    import subprocess
+
+    proc = subprocess.run(cmd, cwd=cwd, env=dvc_env(), capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def copy_repository(dest: Path, params_overrides: dict | None = None) -> Path:
+    """Copy the working tree (tracked and untracked-but-not-ignored files) into a fresh git repo.
+
+    Results (``dvc.lock`` and every output directory) are left out: the copy starts unreproduced.
+    The copy gets its own DVC remote (``dest/../remote``, set with ``--local``) and one commit, so
+    `dvc repro`, `dvc exp run` and queues work in it without touching this checkout.
+    ``params_overrides`` maps dotted keys to values written into the copy's params.yaml first.
+    """
+    import shutil
+    import subprocess
+
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=REPO_ROOT, capture_output=True, text=True, check=True,
+    ).stdout.split("\0")
+    for name in filter(None, files):
+        src = REPO_ROOT / name
+        generated = name == "dvc.lock" or name.startswith(("data/", "models/", "dvclive/", "checkpoints/", "reports/"))
+        if src.is_file() and not generated:
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / name)
+    (dest / ".dvc" / "tmp").mkdir(parents=True, exist_ok=True)
+    if params_overrides:
+        from ruamel.yaml import YAML
+
+        yaml = YAML()
+        params = yaml.load((dest / "params.yaml").read_text())
+        for dotted, value in params_overrides.items():
+            node = params
+            *parents, last = dotted.split(".")
+            for part in parents:
+                node = node[part]
+            node[last] = value
+        with open(dest / "params.yaml", "w") as fh:
+            yaml.dump(params, fh)
+    run(["git", "init", "-q", "-b", "main"], dest)
+    run(["dvc", "remote", "modify", "--local", "local", "url", str(dest.parent / "remote")], dest)
+    run(["git", "add", "-A"], dest)
+    run(["git", "commit", "-q", "-m", "copy"], dest)
+    return dest
