@@ -93,3 +93,13 @@ def test_read_jsonl_empty_file_is_an_error(tmp_path: Path) -> None:
     os.remove(path)
     with pytest.raises(InputError, match="not found"):
         read_jsonl(path)
+
+
+def test_outputs_get_normal_permissions(tmp_path: Path) -> None:
+    atomic_write_text(tmp_path / "f.txt", "x")
+    with atomic_dir(tmp_path / "d") as tmp:
+        (tmp / "w").write_text("x")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "f.txt").stat().st_mode & 0o777 == 0o666 & ~umask
+    assert (tmp_path / "d").stat().st_mode & 0o777 == 0o777 & ~umask
