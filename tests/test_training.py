@@ -42,7 +42,9 @@ def test_trainer_logs_to_dvclive_by_global_step_and_checkpoints(tmp_path: Path, 
     assert [int(r.split("\t")[0]) for r in rows[1:]] == [1, 2, 3, 4]
     summary = json.loads((tmp_path / "live" / "metrics.json").read_text())
     assert summary["step"] == 4 and "loss" in summary["eval"]
-    assert find_resume_checkpoint(tmp_path / "ckpt").endswith("checkpoint-4")
+    # checkpoint-4 is the final checkpoint of a finished run: it is not resumed (see test_resume.py)
+    assert (tmp_path / "ckpt" / "checkpoint-4" / "trainer_state.json").exists()
+    assert find_resume_checkpoint(tmp_path / "ckpt") is None
     assert not (tmp_path / "dvc.yaml").exists()
 
 
@@ -66,3 +68,24 @@ def test_save_model_dir_round_trip(tmp_path: Path, tiny_gpt2, tiny_tokenizer) ->
 def test_training_params_validation(field: str, value: float) -> None:
     with pytest.raises(ValueError, match=field):
         TrainingParams(**{field: value})
+
+
+def test_single_process_torchrun_runs_as_a_plain_process(monkeypatch) -> None:
+    from lmlab.stage import stage_main
+
+    seen = {}
+    for key, value in {"WORLD_SIZE": "1", "RANK": "0", "LOCAL_RANK": "0", "LOCAL_WORLD_SIZE": "1"}.items():
+        monkeypatch.setenv(key, value)
+
+    @stage_main("probe")
+    def probe(argv=None) -> None:
+        import os
+
+        seen.update({k: os.environ.get(k) for k in ("WORLD_SIZE", "RANK", "LOCAL_RANK")})
+
+    assert probe([]) == 0
+    assert seen == {"WORLD_SIZE": None, "RANK": None, "LOCAL_RANK": None}
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    assert probe([]) == 0
+    assert seen["WORLD_SIZE"] == "2" and seen["RANK"] == "1"

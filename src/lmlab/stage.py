@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from lmlab.errors import LmlabError
 from lmlab.logs import setup_logging
 
-__all__ = ["stage_main", "stage_parser", "is_main_process"]
+__all__ = ["stage_main", "stage_parser", "is_main_process", "run_single_process_launch_plainly"]
 
 logger = logging.getLogger("lmlab.stage")
 
@@ -31,6 +31,7 @@ def stage_main(name: str) -> Callable[[Callable[[Sequence[str] | None], None]], 
         @functools.wraps(body)
         def main(argv: Sequence[str] | None = None) -> int:
             setup_logging(name)
+            run_single_process_launch_plainly()
             try:
                 body(argv)
             except LmlabError as exc:
@@ -41,6 +42,24 @@ def stage_main(name: str) -> Callable[[Callable[[Sequence[str] | None], None]], 
         return main
 
     return decorate
+
+
+_LAUNCHER_VARIABLES = ("LOCAL_RANK", "RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "GROUP_RANK", "ROLE_RANK",
+                       "GROUP_WORLD_SIZE", "ROLE_WORLD_SIZE", "TORCHELASTIC_RUN_ID")
+
+
+def run_single_process_launch_plainly() -> None:
+    """Under ``torchrun --nproc_per_node=1`` behave like a plain process.
+
+    With ``WORLD_SIZE=1`` the Trainer would still create a process group and wrap the model in
+    DDP, which buys nothing and was measured ~8x slower per step on a busy 2-core CPU (40 steps:
+    109 s vs 14 s). Several processes keep the normal DDP path.
+    """
+    import os
+
+    if os.environ.get("WORLD_SIZE") == "1":
+        for key in _LAUNCHER_VARIABLES:
+            os.environ.pop(key, None)
 
 
 def is_main_process() -> bool:

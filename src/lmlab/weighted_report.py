@@ -1,0 +1,255 @@
+"""Weighted-loss reports: per-gamma plots for ``wl_eval`` and the sweep report over DVC experiments.
+
+Sweep input is the JSON of ``dvc exp show --json`` (or plain ``weighted.json`` metrics files):
+every experiment's ``reports/metrics/weighted.json`` holds, per config, the contract metrics
+plus ``gamma`` (the effective class weight: 1 for the baseline), ``accept_fraction`` (of its
+training set) and ``upweights_accept`` (1 for the ``accept`` variant). Rows are deduplicated
+on (config, gamma), so the baseline - identical in every experiment - appears once.
+
+Theory (spec notes B.3): predicted acceptance on the balanced test set rises with
+``delta = log(q / (1 - q)) + log(gamma)`` for ``accept`` and ``... - log(gamma)`` for ``reject``
+(q = training accept fraction), so within a (variant, fraction) group Spearman's rho of
+acceptance vs gamma should be +1 for ``accept`` and -1 for ``reject``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+from scipy.stats import spearmanr  # noqa: E402
+
+from lmlab.artifacts import atomic_path  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+METRICS_FILE = "reports/metrics/weighted.json"
+COLUMNS = ("accuracy", "precision", "recall", "f1", "acceptance_rate", "gamma", "accept_fraction", "upweights_accept")
+
+__all__ = ["rows_from_metrics", "rows_from_exp_show", "sweep_frame", "monotonicity", "plot_by_config", "sweep_report",
+           "plot_sweep", "METRICS_FILE"]
+
+
+def rows_from_metrics(metrics: Mapping[str, Any], source: str = "") -> list[dict[str, Any]]:
+    """One row per config of a ``weighted.json`` mapping (non-config keys such as ``gamma`` skipped)."""
+    rows = []
+    for config, values in metrics.items():
+        if isinstance(values, Mapping) and all(k in values for k in COLUMNS):
+            rows.append({"config": config, "source": source, **{k: values[k] for k in COLUMNS},
+                         "variant": "accept" if values["upweights_accept"] else "reject"})
+    return rows
+
+
+def rows_from_exp_show(data: Any, metrics_file: str = METRICS_FILE) -> list[dict[str, Any]]:
+    """Walk ``dvc exp show --json`` output (workspace, commits, experiments) for weighted metrics."""
+    rows: list[dict[str, Any]] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, list):
+            for item in node:
+                walk(item)
+        elif isinstance(node, dict):
+            payload = node.get("data")
+            if isinstance(payload, dict) and isinstance(payload.get("metrics"), dict):
+                found = payload["metrics"].get(metrics_file, {}).get("data")
+                if isinstance(found, Mapping):
+                    rows.extend(rows_from_metrics(found, str(node.get("name") or node.get("rev") or "")))
+            for key in ("experiments", "revs"):
+                if node.get(key):
+                    walk(node[key])
+
+    walk(data)
+    return rows
+
+
+def sweep_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """Rows as a frame, one per (config, gamma), with the theory's ``delta`` per run."""
+    frame = pd.DataFrame(list(rows))
+    if frame.empty:
+        return frame
+    frame["gamma"] = frame["gamma"].astype(float).round(6)
+    frame = frame.drop_duplicates(subset=["config", "gamma"], keep="first").reset_index(drop=True)
+    sign = frame["upweights_accept"].map(lambda u: 1.0 if u else -1.0)
+    q = frame["accept_fraction"].astype(float)
+    frame["delta"] = (q / (1 - q)).map(math.log) + sign * frame["gamma"].map(math.log)
+    frame["fraction_label"] = q.map(_fraction_label)
+    return frame.sort_values(["accept_fraction", "variant", "gamma"], ascending=[False, True, True])
+
+
+def _fraction_label(q: float) -> str:
+    inv = 1.0 / q
+    return f"1/{round(inv)}" if abs(inv - round(inv)) < 1e-6 else f"{q:.3g}"
+
+
+def _groups(frame: pd.DataFrame) -> list[tuple[float, str, pd.DataFrame]]:
+    """(fraction, variant) groups; a gamma = 1 run at the same fraction joins both variants."""
+    out = []
+    for q in sorted(frame["accept_fraction"].unique(), reverse=True):
+        at_q = frame[frame["accept_fraction"] == q]
+        neutral = at_q[at_q["gamma"] == 1.0]
+        for variant in ("accept", "reject"):
+            group = pd.concat([neutral, at_q[(at_q["variant"] == variant) & (at_q["gamma"] != 1.0)]])
+            group = group.drop_duplicates(subset=["gamma"]).sort_values("gamma")
+            out.append((q, variant, group))
+    return out
+
+
+def monotonicity(frame: pd.DataFrame) -> dict[str, Any]:
+    """Spearman rho of acceptance vs gamma per (fraction, variant) group, against the predicted sign."""
+    groups = {}
+    for q, variant, group in _groups(frame):
+        if group["gamma"].nunique() < 2:
+            continue
+        rho = spearmanr(group["gamma"], group["acceptance_rate"]).statistic
+        expected = 1 if variant == "accept" else -1
+        groups[f"{_fraction_label(q)}/{variant}"] = {
+            "gammas": group["gamma"].tolist(), "acceptance": group["acceptance_rate"].tolist(),
+            "spearman_rho": None if pd.isna(rho) else float(rho), "expected_sign": expected,
+            "consistent": bool(not pd.isna(rho) and rho * expected > 0),
+        }
+    overall = spearmanr(frame["delta"], frame["acceptance_rate"]).statistic if len(frame) > 2 else float("nan")
+    return {
+        "groups": groups,
+        "n_consistent": sum(g["consistent"] for g in groups.values()),
+        "n_groups": len(groups),
+        "spearman_delta_vs_acceptance": None if pd.isna(overall) else float(overall),
+        "acceptance_min": float(frame["acceptance_rate"].min()),
+        "acceptance_max": float(frame["acceptance_rate"].max()),
+    }
+
+
+def _save(fig: plt.Figure, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+
+
+def plot_by_config(metrics: Mapping[str, Mapping[str, Any]], out_dir: str | Path, gamma: float,
+                   band: tuple[float, float] = (0.3, 0.7)) -> list[Path]:
+    """Single-gamma plots of ``wl_eval``: acceptance rate and accuracy/F1 per config."""
+    out_dir = Path(out_dir)
+    names = list(metrics)
+    x = range(len(names))
+    fig, ax = plt.subplots(figsize=(max(6, 0.8 * len(names)), 4))
+    ax.axhspan(*band, color="green", alpha=0.08, label=f"{band[0]:.0%}-{band[1]:.0%} band")
+    ax.bar(x, [metrics[n]["acceptance_rate"] for n in names], color="tab:blue", label="predicted (scoring)")
+    ax.plot(x, [metrics[n].get("gen_acceptance_rate", float("nan")) for n in names], "k^", label="predicted (generation)")
+    ax.axhline(next(iter(metrics.values()))["gold_acceptance_rate"], color="red", ls="--", label="gold (test set)")
+    ax.set_xticks(list(x), names, rotation=35, ha="right")
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("acceptance rate on the balanced test set")
+    ax.set_title(f"Weighted loss: acceptance by config (gamma = {gamma:g}; baseline gamma = 1)")
+    ax.legend(fontsize=8)
+    paths = [out_dir / "weighted_acceptance.png"]
+    _save(fig, paths[0])
+    fig, ax = plt.subplots(figsize=(max(6, 0.8 * len(names)), 4))
+    width = 0.4
+    ax.bar([i - width / 2 for i in x], [metrics[n]["accuracy"] for n in names], width, label="accuracy")
+    ax.bar([i + width / 2 for i in x], [metrics[n]["f1"] for n in names], width, label="F1 (Accept)")
+    ax.set_xticks(list(x), names, rotation=35, ha="right")
+    ax.set_ylim(0, 1)
+    ax.set_title(f"Weighted loss: accuracy and F1 by config (gamma = {gamma:g})")
+    ax.legend(fontsize=8)
+    paths.append(out_dir / "weighted_accuracy.png")
+    _save(fig, paths[1])
+    return paths
+
+
+def _lines(frame: pd.DataFrame, metric: str, ylabel: str, band: Sequence[float] | None) -> plt.Figure:
+    fractions = sorted(frame["accept_fraction"].unique(), reverse=True)
+    fig, axes = plt.subplots(1, len(fractions), figsize=(3.6 * len(fractions), 3.4), sharey=True, squeeze=False)
+    for ax, (q, variant, group) in zip([a for a in axes[0] for _ in (0, 1)], _groups(frame)):
+        if band is not None and variant == "accept":
+            ax.axhspan(band[0], band[1], color="green", alpha=0.08)
+            ax.axhline(0.5, color="red", ls="--", lw=0.8)
+        if not group.empty:
+            ax.plot(group["gamma"], group[metric], "o-", label=variant,
+                    color="tab:blue" if variant == "accept" else "tab:orange")
+        ax.set_xscale("log", base=2)
+        ax.set_title(f"accept fraction {_fraction_label(q)}")
+        ax.set_xlabel("gamma")
+        ax.set_ylim(0, 1)
+    axes[0][0].set_ylabel(ylabel)
+    axes[0][0].legend(fontsize=8)
+    return fig
+
+
+def plot_sweep(frame: pd.DataFrame, out_dir: str | Path, band: tuple[float, float] = (0.3, 0.7)) -> list[Path]:
+    """All sweep plots: acceptance/accuracy vs gamma, precision-recall, heatmaps."""
+    out_dir = Path(out_dir)
+    paths = []
+    for metric, label, name in (("acceptance_rate", "predicted acceptance rate", "acceptance_vs_gamma"),
+                                ("accuracy", "accuracy", "accuracy_vs_gamma")):
+        fig = _lines(frame, metric, label, band if metric == "acceptance_rate" else None)
+        paths.append(out_dir / f"weighted_sweep_{name}.png")
+        _save(fig, paths[-1])
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    markers = dict(zip(sorted(frame["accept_fraction"].unique(), reverse=True), "osD^vP"))
+    for _, row in frame.iterrows():
+        ax.scatter(row["recall"], row["precision"], marker=markers[row["accept_fraction"]],
+                   color="tab:blue" if row["variant"] == "accept" else "tab:orange")
+        ax.annotate(f"{row['gamma']:g}", (row["recall"], row["precision"]), fontsize=6)
+    for q, m in markers.items():
+        ax.scatter([], [], marker=m, color="gray", label=f"fraction {_fraction_label(q)}")
+    ax.set_xlabel("recall (Accept)")
+    ax.set_ylabel("precision (Accept)")
+    ax.set_title("precision vs recall (blue accept, orange reject; labels = gamma)")
+    ax.legend(fontsize=7)
+    paths.append(out_dir / "weighted_sweep_precision_recall.png")
+    _save(fig, paths[-1])
+    fig, axes = plt.subplots(2, 3, figsize=(12, 6.5), squeeze=False)
+    for i, variant in enumerate(("accept", "reject")):
+        sub = frame[(frame["variant"] == variant) | (frame["gamma"] == 1.0)]
+        for j, metric in enumerate(("acceptance_rate", "accuracy", "f1")):
+            table = sub.pivot_table(index="fraction_label", columns="gamma", values=metric, aggfunc="first")
+            table = table.reindex(sorted(table.index, key=lambda s: -eval_fraction(s)))
+            ax = axes[i][j]
+            im = ax.imshow(table.values, vmin=0, vmax=1, cmap="viridis", aspect="auto")
+            ax.set_xticks(range(len(table.columns)), [f"{g:g}" for g in table.columns])
+            ax.set_yticks(range(len(table.index)), table.index)
+            for (r, c), v in pd.DataFrame(table.values).stack().items():
+                ax.text(c, r, f"{v:.2f}", ha="center", va="center", fontsize=7, color="white")
+            ax.set_title(f"{variant}: {metric}")
+            ax.set_xlabel("gamma")
+            fig.colorbar(im, ax=ax, fraction=0.046)
+    paths.append(out_dir / "weighted_sweep_heatmaps.png")
+    _save(fig, paths[-1])
+    return paths
+
+
+def eval_fraction(label: str) -> float:
+    """``"1/3"`` -> 0.333..., ``"0.4"`` -> 0.4 (labels made by :func:`_fraction_label`)."""
+    if "/" in label:
+        num, den = label.split("/")
+        return float(num) / float(den)
+    return float(label)
+
+
+def sweep_report(rows: Iterable[Mapping[str, Any]], out_json: str | Path, plots_dir: str | Path,
+                 band: tuple[float, float] = (0.3, 0.7)) -> dict[str, Any]:
+    """Frame + monotonicity check + all sweep plots; writes the JSON summary and a CSV beside it."""
+    from lmlab.artifacts import atomic_write_json, atomic_write_text
+
+    frame = sweep_frame(rows)
+    if frame.empty:
+        from lmlab.errors import InputError
+
+        raise InputError("no weighted-loss metrics found in the experiments.",
+                         hint="run the sweep first (docs/weighted.md), or pass --metrics files.")
+    report = {"runs": frame.drop(columns=["source"]).to_dict(orient="records"), "monotonicity": monotonicity(frame),
+              "band": list(band), "plots": [str(p) for p in plot_sweep(frame, plots_dir, band)]}
+    atomic_write_json(out_json, report)
+    atomic_write_text(Path(out_json).with_suffix(".csv"), frame.to_csv(index=False))
+    mono = report["monotonicity"]
+    logger.info("%d runs; monotonic in the predicted direction in %d of %d groups; acceptance %.2f-%.2f",
+                len(frame), mono["n_consistent"], mono["n_groups"], mono["acceptance_min"], mono["acceptance_max"])
+    return report
