@@ -133,8 +133,11 @@ def build_params(
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
 
     def fail(key: str, what: str, hint: str | None = None) -> ParamsError:
-        line, col = _position(node, key) if key in (node or {}) else _position(root, key)
-        dotted = f"{key_prefix}.{key}" if key_prefix else key
+        in_section = key in (node or {})
+        line, col = _position(node, key) if in_section else _position(root, key)
+        # a top-level key merged into the section (``seed``) is reported under its own name
+        top = not in_section and isinstance(root, Mapping) and key in root
+        dotted = f"{key_prefix}.{key}" if key_prefix and not top else key
         return ParamsError(what, path=path, line=line, column=col, key=dotted, hint=hint)
 
     unknown = [k for k in data if k not in fields]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any, Literal
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback, TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint
 
-from lmlab.artifacts import atomic_dir
+from lmlab.artifacts import atomic_dir, remove_path
 from lmlab.device import Runtime
 
 logger = logging.getLogger(__name__)
@@ -130,9 +131,28 @@ def find_resume_checkpoint(checkpoint_dir: str | Path) -> str | None:
     if last and not (Path(last) / "trainer_state.json").exists():
         logger.warning("ignoring incomplete checkpoint %s", last)
         return None
+    if last and _is_final(Path(last)):
+        # Resuming at global_step == max_steps makes the Trainer run one extra optimiser step
+        # whenever max_steps is not a multiple of the steps per epoch (it re-enters the last
+        # epoch before checking max_steps), so `dvc repro -f` would change a finished model.
+        # Training again from the start gives exactly the uninterrupted run's model instead.
+        logger.info("%s is the final checkpoint of a finished run: training again from the start", last)
+        if int(os.environ.get("RANK", "0")) == 0:
+            for stale in checkpoint_dir.glob("checkpoint-*"):
+                remove_path(stale)
+        return None
     if last:
         logger.info("resuming from %s", last)
     return last
+
+
+def _is_final(checkpoint: Path) -> bool:
+    """True when the checkpoint's ``trainer_state.json`` says its run reached ``max_steps``."""
+    try:
+        state = json.loads((checkpoint / "trainer_state.json").read_text())
+        return 0 < int(state.get("max_steps") or 0) <= int(state.get("global_step") or 0)
+    except (OSError, ValueError, TypeError):
+        return False
 
 
 class LiveMetricsCallback(TrainerCallback):

@@ -1,0 +1,139 @@
+"""One training stage under ``torchrun`` with 2 CPU processes (gloo) against 1 process.
+
+The cheapest training stage, ``wl_train`` (stages/train_weighted.py, a 1-layer GPT-2), is
+launched exactly as dvc.yaml does (``torchrun --standalone --nproc_per_node=N``) on a tiny
+data set built in-process by the family's own stages. The 2-process run gets half the
+per-device batch, so both runs see the same 16 examples per optimiser step (accelerate shards
+each global batch over the ranks). The runs are not bit-identical: each rank averages its loss
+over its own half-batch and DDP then averages the two gradients, which weights tokens slightly
+differently than one mean over the whole batch. The test therefore asserts that the two final
+models are much closer to each other than either is to a run with another seed, and that only
+rank 0 wrote outputs.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from ruamel.yaml import YAML
+
+from tests.conftest import REPO_ROOT, dvc_env
+
+pytestmark = pytest.mark.slow
+
+CONFIG = "baseline"
+TINY = {
+    "weighted.sample.n_pool": 240,
+    "weighted.sample.n_test": 40,
+    "weighted.sets.size": 96,
+    "weighted.tokenizer.vocab_size": 400,
+    "weighted.model.max_positions": 128,
+    "weighted.training.max_steps": 12,
+    "weighted.training.batch_size": 16,
+    "weighted.training.save_steps": 6,
+    "weighted.training.logging_steps": 6,
+    "weighted.training.eval_steps": 12,
+    "weighted.training.warmup_ratio": 0.0,
+}
+
+
+def write_params(path: Path, overrides: dict) -> Path:
+    yaml = YAML()
+    data = yaml.load((REPO_ROOT / "params.yaml").read_text())
+    for dotted, value in overrides.items():
+        node = data
+        *parents, last = dotted.split(".")
+        for part in parents:
+            node = node[part]
+        node[last] = value
+    with open(path, "w") as fh:
+        yaml.dump(data, fh)
+    return path
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Decision sample, training sets and tokenizer of the weighted family, from its own stages."""
+    from stages import make_decision_sample, make_weighted_data, train_tokenizer
+
+    root = tmp_path_factory.mktemp("ddp_inputs")
+    params = write_params(root / "params.yaml", TINY)
+    p = ["--params", str(params)]
+    assert make_decision_sample.main([*p, "--pool", str(root / "pool.jsonl"), "--test", str(root / "test.jsonl")]) == 0
+    assert make_weighted_data.main([*p, "--pool", str(root / "pool.jsonl"), "--test", str(root / "test.jsonl"),
+                                    "--out", str(root / "sets")]) == 0
+    assert train_tokenizer.main([*p, "--section", "weighted", "--corpus", str(root / "pool.jsonl"),
+                                 "--out", str(root / "tokenizer")]) == 0
+    return root
+
+
+def launch(inputs: Path, run_dir: Path, nproc: int, seed: int = 0) -> tuple[dict[str, torch.Tensor], str]:
+    """``torchrun`` the stage with ``nproc`` processes; per-device batch = 16 / nproc."""
+    run_dir.mkdir()
+    overrides = {**TINY, "seed": seed, "weighted.training.batch_size": 16 // nproc}
+    params = write_params(run_dir / "params.yaml", overrides)
+    torchrun = Path(sys.executable).parent / "torchrun"
+    cmd = [str(torchrun), "--standalone", f"--nproc_per_node={nproc}", str(REPO_ROOT / "stages" / "train_weighted.py"),
+           "--params", str(params), "--config", CONFIG, "--train", str(inputs / "sets" / "frac_1_2.jsonl"),
+           "--tokenizer", str(inputs / "tokenizer"), "--out", str(run_dir / "out"),
+           "--checkpoints", str(run_dir / "checkpoints"), "--live", str(run_dir / "live")]
+    env = dvc_env()
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "src"), env.get("PYTHONPATH", "")])
+    env["OMP_NUM_THREADS"] = "1"
+    proc = subprocess.run(cmd, cwd=run_dir, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, f"{' '.join(cmd)}\n{proc.stdout}\n{proc.stderr[-6000:]}"
+    return load_weights(run_dir / "out"), proc.stdout + proc.stderr
+
+
+def load_weights(model_dir: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    files = sorted(model_dir.glob("*.safetensors"))
+    assert files, f"no weights in {model_dir}"
+    weights: dict[str, torch.Tensor] = {}
+    for f in files:
+        weights.update(load_file(f))
+    return weights
+
+
+def distance(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
+    assert a.keys() == b.keys()
+    return max((a[k].float() - b[k].float()).abs().max().item() for k in a)
+
+
+def tree(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+def test_two_processes_match_one_process_and_only_rank0_writes(inputs: Path, tmp_path: Path) -> None:
+    one, _ = launch(inputs, tmp_path / "one", nproc=1)
+    two, log_two = launch(inputs, tmp_path / "two", nproc=2)
+    other_seed, _ = launch(inputs, tmp_path / "seed1", nproc=1, seed=1)
+
+    gap = distance(one, two)
+    scale = distance(one, other_seed)
+    print(f"max |w_1proc - w_2proc| = {gap:.3g}; max |w_seed0 - w_seed1| = {scale:.3g}")
+    assert gap < 0.1 * scale, f"1 vs 2 processes differ by {gap:.3g}; another seed differs by {scale:.3g}"
+    assert gap < 5e-3, gap
+
+    # One process saved the model (save_model_dir logs once per call; both ranks log to stderr).
+    assert log_two.count("saved model to") == 1, log_two[-4000:]
+    # Same artifact layout as the 1-process run; no temp leftovers. The only per-rank files are
+    # the Trainer's RNG states (rng_state_<rank>.pth instead of rng_state.pth), needed to resume
+    # a DDP run exactly.
+    assert tree(tmp_path / "two" / "out") == tree(tmp_path / "one" / "out")
+    assert tree(tmp_path / "two" / "live") == tree(tmp_path / "one" / "live")
+    expected = []
+    for name in tree(tmp_path / "one" / "checkpoints"):
+        if name.endswith("/rng_state.pth"):
+            expected += [name.replace("rng_state.pth", f"rng_state_{rank}.pth") for rank in (0, 1)]
+        else:
+            expected.append(name)
+    assert tree(tmp_path / "two" / "checkpoints") == sorted(expected)
+    leftovers = [p for p in (tmp_path / "two").rglob("*") if ".tmp-" in p.name or "rank" in p.name.lower()]
+    assert not leftovers, leftovers

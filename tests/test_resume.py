@@ -1,0 +1,158 @@
+"""Crash-resume end to end through DVC: SIGKILL a training stage, `dvc repro` again.
+
+The stage is ``wl_train@baseline`` (the cheapest training stage: a 1-layer GPT-2 on a small
+decision set), in a throw-away repository copy shrunk by params overrides. Its checkpoint dir
+``checkpoints/weighted/baseline`` is a ``persist: true`` out, so DVC keeps it between runs and
+the Trainer resumes from its last complete ``checkpoint-N``. The resumed model must equal, tensor
+for tensor, the model of an uninterrupted run in a second copy.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from tests.conftest import REPO_ROOT, copy_repository, dvc_env
+
+STAGE = "wl_train@baseline"
+CHECKPOINTS = Path("checkpoints/weighted/baseline")
+MODEL = Path("models/weighted/baseline")
+MAX_STEPS = 40
+TINY = {
+    "weighted.sample.n_pool": 240,
+    "weighted.sample.n_test": 40,
+    "weighted.sets.size": 96,
+    "weighted.tokenizer.vocab_size": 400,
+    "weighted.training.max_steps": MAX_STEPS,
+    "weighted.training.save_steps": 10,
+    "weighted.training.logging_steps": 10,
+    "weighted.training.eval_steps": MAX_STEPS,
+    "weighted.training.save_total_limit": 2,
+}
+
+
+def load_weights(model_dir: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    weights: dict[str, torch.Tensor] = {}
+    for f in sorted(model_dir.glob("*.safetensors")):
+        weights.update(load_file(f))
+    assert weights, f"no weights in {model_dir}"
+    return weights
+
+
+def complete_checkpoints(repo: Path) -> list[Path]:
+    root = repo / CHECKPOINTS
+    if not root.is_dir():
+        return []
+    return sorted((p for p in root.glob("checkpoint-*") if (p / "trainer_state.json").exists()),
+                  key=lambda p: int(p.name.split("-")[1]))
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL ``pid`` and every descendant, as a node failure or an OOM killer would.
+
+    Killing the process group is not enough: torchrun starts its workers in new sessions
+    (``start_new_session=True``), so the trainer would survive its killed launcher and finish
+    the run behind the test's back.
+    """
+    import psutil
+
+    parent = psutil.Process(pid)
+    procs = [*reversed(parent.children(recursive=True)), parent]
+    for proc in procs:
+        try:
+            proc.send_signal(signal.SIGKILL)
+        except psutil.NoSuchProcess:
+            pass
+    _, alive = psutil.wait_procs(procs, timeout=30)
+    assert not alive, alive
+
+
+def repro(repo: Path, *args: str) -> subprocess.CompletedProcess:
+    proc = subprocess.run(["dvc", "repro", *args, STAGE], cwd=repo, env=dvc_env(), capture_output=True, text=True,
+                          timeout=900)
+    assert proc.returncode == 0, f"dvc repro failed:\n{proc.stdout}\n{proc.stderr[-6000:]}"
+    return proc
+
+
+def test_final_checkpoint_is_not_resumed(tmp_path: Path) -> None:
+    """Resuming at max_steps would make the Trainer run one extra step (transformers re-enters the
+    last epoch before it checks max_steps): a finished run's checkpoints are dropped instead."""
+    from lmlab.training import find_resume_checkpoint
+
+    def checkpoint(step: int, max_steps: int) -> Path:
+        path = tmp_path / f"checkpoint-{step}"
+        path.mkdir()
+        (path / "trainer_state.json").write_text(json.dumps({"global_step": step, "max_steps": max_steps}))
+        return path
+
+    checkpoint(10, 40)
+    assert find_resume_checkpoint(tmp_path) == str(tmp_path / "checkpoint-10")
+    checkpoint(40, 40)
+    assert find_resume_checkpoint(tmp_path) is None
+    assert not list(tmp_path.glob("checkpoint-*"))
+
+
+def test_checkpoint_dir_is_persisted() -> None:
+    stages = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())["stages"]
+    outs = stages["wl_train"]["do"]["outs"]
+    persisted = [next(iter(o)) for o in outs if isinstance(o, dict) and next(iter(o.values())).get("persist")]
+    assert persisted == ["checkpoints/weighted/${key}"], outs
+
+
+@pytest.mark.slow
+def test_sigkill_then_repro_resumes_and_matches_uninterrupted_run(tmp_path: Path,
+                                                                  request: pytest.FixtureRequest) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    crashed = copy_repository(tmp_path / "a" / "repo", TINY)
+    reference = copy_repository(tmp_path / "b" / "repo", TINY)
+
+    # The uninterrupted reference runs meanwhile (its own copy, cache and lock).
+    ref_proc = subprocess.Popen(["dvc", "repro", "-f", STAGE], cwd=reference, env=dvc_env(),
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    request.addfinalizer(lambda: ref_proc.poll() is None and kill_tree(ref_proc.pid))
+
+    victim = subprocess.Popen(["dvc", "repro", STAGE], cwd=crashed, env=dvc_env(), start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 600
+    try:
+        while not complete_checkpoints(crashed):
+            assert victim.poll() is None, "the stage ended before writing a checkpoint"
+            assert time.monotonic() < deadline, "no checkpoint within 10 minutes"
+            time.sleep(0.05)
+    finally:
+        kill_tree(victim.pid)
+        victim.wait()
+    left = complete_checkpoints(crashed)
+    time.sleep(2.0)
+    assert complete_checkpoints(crashed) == left, "something is still training after the kill"
+    killed_at = left[-1]
+    killed_step = int(killed_at.name.split("-")[1])
+    assert killed_step < MAX_STEPS, "the run finished before it could be killed"
+    assert not (crashed / MODEL).exists(), "a killed training run must not leave a final model"
+
+    resumed = repro(crashed)
+    log = resumed.stdout + resumed.stderr
+    assert re.search(rf"resuming from \S*checkpoint-{killed_step}\b", log), log[-4000:]
+    assert "starting afresh" not in log, log[-4000:]
+
+    ref_out, _ = ref_proc.communicate(timeout=900)
+    assert ref_proc.returncode == 0, ref_out[-6000:]
+    assert "resuming from" not in ref_out
+
+    a, b = load_weights(crashed / MODEL), load_weights(reference / MODEL)
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.allclose(a[name], b[name], rtol=0, atol=1e-6), name
+    state = (crashed / CHECKPOINTS / f"checkpoint-{MAX_STEPS}" / "trainer_state.json")
+    assert state.exists(), "the resumed run did not reach max_steps"
