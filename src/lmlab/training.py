@@ -180,7 +180,7 @@ class LiveMetricsCallback(TrainerCallback):
             return
         live.step = state.global_step
         for key, value in logs.items():
-            if isinstance(value, (int, float)) and math.isfinite(value) and not key.endswith(("runtime", "per_second")):
+            if isinstance(value, (int, float)) and math.isfinite(value) and not key.endswith(("runtime", "per_second", "total_flos")):
                 name = key if key.startswith(("eval", "train")) else f"train/{key}"
                 live.log_metric(name.replace("eval_", "eval/"), value)
         live.make_summary()
