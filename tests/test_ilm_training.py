@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, TrainerCallback
 
 from lmlab.ilm_sequences import SPECIAL_TOKENS_FILE, IlmTokens
-from lmlab.ilm_training import FINGERPRINT_FILE, IlmTrainParams, _prepare_checkpoint_dir, train_ilm
+from lmlab.ilm_training import IlmTrainParams, train_ilm
 from lmlab.modeling import ModelSpec
 from lmlab.tokenization import load_tokenizer
 from lmlab.training import TrainingParams
@@ -87,17 +87,6 @@ def test_saved_model_dir_loads_with_special_token_map(tmp_path):
     assert [s["step"] for s in samples] == [3, 6] and all(isinstance(s["predicted"], list) for s in samples)
     metrics = json.loads((tmp_path / "run/live/metrics.json").read_text())
     assert {"context_loss", "infill_loss", "infill_textonly_loss", "infill_textonly_count"} <= set(metrics["eval"])
-
-
-def test_checkpoint_dir_is_wiped_when_params_change(tmp_path):
-    ckpt = tmp_path / "ckpt"
-    _prepare_checkpoint_dir(ckpt, "aaa")
-    (ckpt / "checkpoint-3").mkdir()
-    _prepare_checkpoint_dir(ckpt, "aaa")
-    assert (ckpt / "checkpoint-3").exists()
-    _prepare_checkpoint_dir(ckpt, "bbb")
-    assert not (ckpt / "checkpoint-3").exists()
-    assert json.loads((ckpt / FINGERPRINT_FILE).read_text()) == {"fingerprint": "bbb"}
 
 
 def _write_inputs(tmp_path):

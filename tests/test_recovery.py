@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lmlab.errors import InputError
-from lmlab.recovery import _fresh_checkpoints, pack_texts
+from lmlab.recovery import pack_texts
 
 
 def test_pack_texts_makes_full_blocks_with_eos_between_texts(tiny_tokenizer):
@@ -21,16 +21,6 @@ def test_pack_texts_makes_full_blocks_with_eos_between_texts(tiny_tokenizer):
 def test_pack_texts_rejects_a_corpus_shorter_than_one_block(tiny_tokenizer):
     with pytest.raises(InputError, match="fewer than one block"):
         pack_texts(tiny_tokenizer, ["short"], block_size=64)
-
-
-def test_checkpoints_of_another_run_are_discarded(tmp_path):
-    ck = tmp_path / "ck"
-    _fresh_checkpoints(ck, "run-a")
-    (ck / "checkpoint-5").mkdir()
-    _fresh_checkpoints(ck, "run-a")
-    assert (ck / "checkpoint-5").exists()  # same run: kept for resuming
-    _fresh_checkpoints(ck, "run-b")
-    assert not (ck / "checkpoint-5").exists() and (ck / "run_fingerprint.txt").read_text() == "run-b"
 
 
 @pytest.mark.slow

@@ -89,3 +89,23 @@ def test_single_process_torchrun_runs_as_a_plain_process(monkeypatch) -> None:
     monkeypatch.setenv("RANK", "1")
     assert probe([]) == 0
     assert seen["WORLD_SIZE"] == "2" and seen["RANK"] == "1"
+
+
+def test_checkpoint_dir_is_kept_for_the_same_run_and_wiped_for_another(tmp_path: Path) -> None:
+    from lmlab.training import CHECKPOINT_STAMP, checkpoint_to_resume, run_fingerprint
+
+    ckpt = tmp_path / "ckpt"
+    data = tmp_path / "train.jsonl"
+    data.write_text("a\n")
+    first = run_fingerprint({"lr": 0.1}, [data])
+    assert checkpoint_to_resume(ckpt, first) is None
+    (ckpt / "checkpoint-3").mkdir()
+    checkpoint_to_resume(ckpt, run_fingerprint({"lr": 0.1}, [data]))
+    assert (ckpt / "checkpoint-3").exists(), "same params and data: the checkpoint is kept"
+    data.write_text("b\n")
+    changed = run_fingerprint({"lr": 0.1}, [data])
+    assert changed != first
+    checkpoint_to_resume(ckpt, changed)
+    assert not (ckpt / "checkpoint-3").exists(), "changed data: stale checkpoints are removed"
+    assert json.loads((ckpt / CHECKPOINT_STAMP).read_text()) == {"fingerprint": changed}
+    assert run_fingerprint({"lr": 0.2}) != run_fingerprint({"lr": 0.1})

@@ -27,29 +27,26 @@ __all__ = ["DecisionSampleParams", "SYSTEM_PROMPT", "make_review", "make_split",
 
 SYSTEM_PROMPT = "Decide: Accept or Reject."
 
+# Short phrases keep the rows short (training cost is linear in the length): a paper summary
+# (no signal) plus 3-6 remarks, each a two-word cue after "Strength:", "Weakness:" or "Note:".
 _METHODS = (
-    "a new attention mechanism", "a contrastive pretraining objective", "a sparse mixture of experts",
-    "a curriculum schedule", "a Bayesian regulariser", "a graph rewiring step", "a distillation loss",
-    "a retrieval module", "a low-rank adapter", "a diffusion prior",
+    "attention", "contrastive pretraining", "mixture of experts", "curriculum learning",
+    "a Bayesian prior", "graph rewiring", "distillation", "retrieval", "adapters", "diffusion",
 )
 _TOPICS = (
-    "language models", "graph neural networks", "reinforcement learning", "image segmentation",
-    "speech recognition", "causal inference", "federated learning", "protein folding",
-    "time series forecasting", "machine translation",
+    "language models", "graphs", "control", "segmentation", "speech", "causal inference",
+    "federated learning", "proteins", "forecasting", "translation",
 )
 _STRENGTHS = (
-    "the method is novel", "the experiments are thorough", "the paper is clearly written",
-    "the gains over strong baselines are large", "the ablations are convincing", "the theory is sound",
-    "the results are significant", "the idea is elegant",
+    "novel idea", "thorough experiments", "clear writing", "large gains", "convincing ablations",
+    "sound theory", "significant results", "elegant method",
 )
 _WEAKNESSES = (
-    "the novelty is limited", "the baselines are weak", "the writing is hard to follow",
-    "the gains are not significant", "key ablations are missing", "the proofs have gaps",
-    "the evaluation is too narrow", "the idea is incremental",
+    "limited novelty", "weak baselines", "unclear writing", "small gains", "missing ablations",
+    "flawed proofs", "narrow evaluation", "incremental idea",
 )
 _NEUTRAL = (
-    "the related work could cite more papers", "minor typos remain", "the figures are small",
-    "the appendix is long",
+    "cite more work", "minor typos", "small figures", "long appendix",
 )
 
 
@@ -103,8 +100,8 @@ def make_review(rng: random.Random, params: DecisionSampleParams) -> tuple[str, 
             remarks.append(f"Strength: {rng.choice(_STRENGTHS)}.")
         else:
             remarks.append(f"Weakness: {rng.choice(_WEAKNESSES)}.")
-    summary = f"Paper: {rng.choice(_METHODS)} for {rng.choice(_TOPICS)}, {rng.randint(2, 6)} benchmarks."
-    return f"{summary} Reviews: {' '.join(remarks)}", accept
+    summary = f"Paper: {rng.choice(_METHODS)} for {rng.choice(_TOPICS)}."
+    return f"{summary} {' '.join(remarks)}", accept
 
 
 def conversation_row(row_id: str, review: str, accept: bool) -> dict[str, Any]:

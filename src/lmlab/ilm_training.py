@@ -22,7 +22,6 @@ advice for learner text is 2.5e-5 (the reference default is 5e-5).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Mapping, Sequence
@@ -53,8 +52,9 @@ from lmlab.modeling import ModelSpec, build_model
 from lmlab.training import (
     LiveMetricsCallback,
     TrainingParams,
-    find_resume_checkpoint,
+    checkpoint_to_resume,
     make_training_arguments,
+    run_fingerprint,
     save_model_dir,
 )
 
@@ -62,7 +62,6 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["IlmTrainParams", "IlmTrainer", "summarize_sums", "generate_infills", "train_ilm"]
 
-FINGERPRINT_FILE = "lmlab_fingerprint.json"
 
 
 @dataclass(frozen=True)
@@ -212,29 +211,6 @@ def _sample_prompts(dataset, tokenizer, tokens: IlmTokens, n: int) -> list[dict[
     return prompts
 
 
-def _fingerprint(resolved_params: Mapping[str, Any], files: Sequence[Path]) -> str:
-    digest = hashlib.sha256(json.dumps(resolved_params, sort_keys=True, default=str).encode())
-    for path in files:
-        for part in sorted(path.rglob("*")) if path.is_dir() else [path]:
-            if part.is_file():
-                digest.update(part.name.encode())
-                digest.update(part.read_bytes())
-    return digest.hexdigest()
-
-
-def _prepare_checkpoint_dir(checkpoint_dir: Path, fingerprint: str) -> None:
-    """Keep a persisted checkpoint dir only if it was written for the same params and data."""
-    marker = checkpoint_dir / FINGERPRINT_FILE
-    if checkpoint_dir.exists():
-        old = json.loads(marker.read_text()).get("fingerprint") if marker.exists() else None
-        if old != fingerprint:
-            if any(checkpoint_dir.iterdir()):
-                logger.warning("checkpoints in %s were written for other params/data: starting over", checkpoint_dir)
-            remove_path(checkpoint_dir)
-    checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    marker.write_text(json.dumps({"fingerprint": fingerprint}) + "\n")
-
-
 def train_ilm(
     train_masked: Sequence[Any],
     valid_masked: Sequence[Any],
@@ -274,10 +250,7 @@ def train_ilm(
         greater_is_better=False, group_by_length=params.group_by_length, remove_unused_columns=False,
         length_column_name="length",
     )
-    with args.main_process_first(desc="checkpoint fingerprint"):
-        if args.process_index == 0:
-            _prepare_checkpoint_dir(checkpoint_dir, _fingerprint(resolved_params, fingerprint_files))
-    resume = find_resume_checkpoint(checkpoint_dir)
+    resume = checkpoint_to_resume(checkpoint_dir, run_fingerprint(resolved_params, fingerprint_files), args)
     samples_path = Path(live_dir) / "samples.jsonl" if live_dir else None
     if samples_path is not None and not resume and args.process_index == 0:
         remove_path(samples_path)

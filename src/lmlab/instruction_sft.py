@@ -14,7 +14,6 @@ Training goes through the HF Trainer (DDP under torchrun, DVCLive via
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Sequence
@@ -32,17 +31,16 @@ from transformers import (
     Trainer,
 )
 
-from lmlab.artifacts import remove_path
 from lmlab.config import params_to_dict
 from lmlab.device import Runtime
 from lmlab.instruction_data import format_prompt
 from lmlab.modeling import ModelSpec, build_model, model_kind
-from lmlab.stage import is_main_process
 from lmlab.training import (
     LiveMetricsCallback,
     TrainingParams,
-    find_resume_checkpoint,
+    checkpoint_to_resume,
     make_training_arguments,
+    run_fingerprint,
 )
 
 logger = logging.getLogger(__name__)
@@ -152,24 +150,6 @@ class CausalSFTCollator:
         return {k: torch.tensor(v, dtype=torch.long) for k, v in batch.items()}
 
 
-def _resume_if_same_params(checkpoint_dir: str | Path, params: SftModelParams) -> str | None:
-    """The checkpoint to resume from, only if it was written with the same params.
-
-    The checkpoint dir is a persisted DVC out, so it survives a params change; resuming a
-    different configuration would silently mix two runs, so stale checkpoints are removed.
-    """
-    checkpoint_dir = Path(checkpoint_dir)
-    stamp = checkpoint_dir / "lmlab_params.json"
-    current = json.dumps(params_to_dict(params), sort_keys=True)
-    if is_main_process():
-        if checkpoint_dir.exists() and (not stamp.exists() or stamp.read_text() != current):
-            logger.warning("discarding checkpoints in %s: written with other params", checkpoint_dir)
-            remove_path(checkpoint_dir)
-        checkpoint_dir.mkdir(parents=True, exist_ok=True)
-        stamp.write_text(current)
-    return find_resume_checkpoint(checkpoint_dir)
-
-
 def train_instruction_model(
     params: SftModelParams,
     train_rows: Sequence[dict[str, Any]],
@@ -198,7 +178,7 @@ def train_instruction_model(
         params.training, checkpoint_dir, params.seed, runtime, do_eval=bool(valid),
         remove_unused_columns=False, ddp_find_unused_parameters=False, **extra,
     )
-    resume = _resume_if_same_params(checkpoint_dir, params)
+    resume = checkpoint_to_resume(checkpoint_dir, run_fingerprint(params_to_dict(params)), args)
     trainer = trainer_cls(
         model=model, args=args, train_dataset=train, eval_dataset=valid or None, data_collator=collator,
         processing_class=tokenizer, callbacks=[LiveMetricsCallback(live_dir, resume=resume is not None)],

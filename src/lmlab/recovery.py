@@ -10,8 +10,6 @@ Training goes through HF ``Trainer`` (DDP under torchrun, resumable from a persi
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import re
 from collections.abc import Sequence
@@ -21,7 +19,7 @@ from pathlib import Path
 from datasets import Dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer, default_data_collator
 
-from lmlab.artifacts import atomic_write_json, remove_path
+from lmlab.artifacts import atomic_write_json
 from lmlab.config import params_to_dict
 from lmlab.device import select_runtime
 from lmlab.errors import InputError
@@ -39,8 +37,9 @@ from lmlab.tokenization import load_tokenizer
 from lmlab.training import (
     LiveMetricsCallback,
     TrainingParams,
-    find_resume_checkpoint,
+    checkpoint_to_resume,
     make_training_arguments,
+    run_fingerprint,
     save_model_dir,
 )
 
@@ -82,16 +81,6 @@ def pack_texts(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], block_s
 def _dataset(blocks: list[list[int]]) -> Dataset:
     return Dataset.from_dict({"input_ids": blocks, "attention_mask": [[1] * len(b) for b in blocks],
                               "labels": blocks})
-
-
-def _fresh_checkpoints(checkpoint_dir: Path, fingerprint: str) -> None:
-    """Drop checkpoints written under different params/data, so a resume never mixes runs."""
-    stamp = checkpoint_dir / "run_fingerprint.txt"
-    if checkpoint_dir.exists() and (not stamp.exists() or stamp.read_text() != fingerprint):
-        logger.info("checkpoints in %s belong to another run; starting fresh", checkpoint_dir)
-        remove_path(checkpoint_dir)
-    checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(fingerprint)
 
 
 class _ResumableTrainer(Trainer):
@@ -149,12 +138,11 @@ def train_causal_lm(
     logger.info("training on %d blocks of %d tokens (%d validation blocks), %d steps of %d",
                 len(train_blocks), block_size, len(valid_blocks), training.max_steps, training.batch_size)
     checkpoint_dir = Path(checkpoint_dir)
-    digest = hashlib.sha256(json.dumps([params_to_dict(training), block_size, seed, train_blocks[:4],
-                                        len(train_blocks), type(model).__name__], sort_keys=True).encode())
-    _fresh_checkpoints(checkpoint_dir, digest.hexdigest())
+    fingerprint = run_fingerprint([params_to_dict(training), block_size, seed, train_blocks[:4], len(train_blocks),
+                                   type(model).__name__])
     runtime = select_runtime(training.device, training.precision)
     args = make_training_arguments(training, checkpoint_dir, seed, runtime, do_eval=True)
-    resume = find_resume_checkpoint(checkpoint_dir)
+    resume = checkpoint_to_resume(checkpoint_dir, fingerprint, args)
     trainer = _ResumableTrainer(
         model=model, args=args, train_dataset=_dataset(train_blocks), eval_dataset=_dataset(valid_blocks),
         data_collator=default_data_collator, callbacks=[LiveMetricsCallback(live_dir, resume=resume is not None)],

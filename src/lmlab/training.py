@@ -7,11 +7,12 @@ code change; only the main process writes outputs.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -21,11 +22,15 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from lmlab.artifacts import atomic_dir, remove_path
 from lmlab.device import Runtime
+from lmlab.stage import is_main_process
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "CHECKPOINT_STAMP",
     "TrainingParams",
+    "run_fingerprint",
+    "checkpoint_to_resume",
     "LiveMetricsCallback",
     "make_training_arguments",
     "find_resume_checkpoint",
@@ -153,6 +158,52 @@ def _is_final(checkpoint: Path) -> bool:
         return 0 < int(state.get("max_steps") or 0) <= int(state.get("global_step") or 0)
     except (OSError, ValueError, TypeError):
         return False
+
+
+CHECKPOINT_STAMP = "lmlab_fingerprint.json"
+
+
+def run_fingerprint(params: Any, files: Sequence[str | Path] = ()) -> str:
+    """A digest of what a training run depends on: its resolved params and (optionally) data files."""
+    digest = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode())
+    for path in map(Path, files):
+        for part in sorted(path.rglob("*")) if path.is_dir() else [path]:
+            if part.is_file():
+                digest.update(part.name.encode())
+                digest.update(part.read_bytes())
+    return digest.hexdigest()
+
+
+def checkpoint_to_resume(
+    checkpoint_dir: str | Path, fingerprint: str, args: TrainingArguments | None = None
+) -> str | None:
+    """The checkpoint to resume from, if the persisted dir was written for the same run.
+
+    Checkpoint dirs are ``persist: true`` DVC outs, so they survive a params change
+    (``dvc exp run -S ...``); resuming them would silently mix two runs. The dir carries a
+    fingerprint stamp (:func:`run_fingerprint`); on a mismatch the main process deletes it and
+    training starts over. With ``args``, other ranks wait until the main process is done.
+    """
+    checkpoint_dir = Path(checkpoint_dir)
+    stamp = checkpoint_dir / CHECKPOINT_STAMP
+
+    def reset() -> None:
+        old = json.loads(stamp.read_text()).get("fingerprint") if stamp.exists() else None
+        if checkpoint_dir.exists() and old != fingerprint:
+            if any(checkpoint_dir.iterdir()):
+                logger.warning("checkpoints in %s were written for other params/data: starting over", checkpoint_dir)
+            remove_path(checkpoint_dir)
+        checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(json.dumps({"fingerprint": fingerprint}) + "\n")
+
+    if args is None:
+        if is_main_process():
+            reset()
+    else:
+        with args.main_process_first(desc="checkpoint fingerprint"):
+            if args.process_index == 0:
+                reset()
+    return find_resume_checkpoint(checkpoint_dir)
 
 
 class LiveMetricsCallback(TrainerCallback):

@@ -9,7 +9,6 @@ checkpoint dir all come from the Trainer and :mod:`lmlab.training`.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
@@ -19,7 +18,7 @@ from typing import Any
 import torch
 from transformers import DataCollatorForSeq2Seq, PreTrainedTokenizerBase, Trainer
 
-from lmlab.artifacts import json_ready, remove_path
+from lmlab.artifacts import json_ready
 from lmlab.decision_data import DecisionExample
 from lmlab.decision_tokens import DecisionVocab, encode_decisions
 from lmlab.device import seed_everything, select_runtime
@@ -28,8 +27,9 @@ from lmlab.stage import is_main_process
 from lmlab.training import (
     LiveMetricsCallback,
     TrainingParams,
-    find_resume_checkpoint,
+    checkpoint_to_resume,
     make_training_arguments,
+    run_fingerprint,
     save_model_dir,
 )
 from lmlab.weighted_loss import WeightedLoss, check_loss_settings
@@ -81,7 +81,8 @@ def train_weighted(
     n_acc = sum(e.accept for e in encoded)
     logger.info("training on %d rows (%d Accept), gamma %.3g, variant %s, scope %s", len(rows), n_acc, gamma,
                 variant, scope)
-    result = trainer.train(resume_from_checkpoint=_resumable(checkpoint_dir, resolved_params))
+    resume = checkpoint_to_resume(checkpoint_dir, run_fingerprint(json_ready(dict(resolved_params))), args)
+    result = trainer.train(resume_from_checkpoint=resume)
     summary = {
         "train_loss": float(result.training_loss),
         "steps": int(result.global_step),
@@ -95,26 +96,6 @@ def train_weighted(
         save_model_dir(out_dir, trainer.model, tokenizer, resolved_params,
                        {VOCAB_FILE: asdict(vocab), "train_summary.json": summary})
     return summary
-
-
-def _resumable(checkpoint_dir: str | Path, resolved_params: Mapping[str, Any]) -> str | None:
-    """The checkpoint to resume from, only if it was written with the same params.
-
-    The checkpoint dir is a persisted DVC out: after ``-S gamma=8`` it still holds the last
-    run's checkpoints, and resuming from them would silently skip training. A fingerprint file
-    (``run_params.json``) guards against that: on a mismatch the old checkpoints are removed.
-    """
-    checkpoint_dir = Path(checkpoint_dir)
-    stamp = checkpoint_dir / "run_params.json"
-    current = json.dumps(json_ready(dict(resolved_params)), sort_keys=True)
-    if checkpoint_dir.exists() and (not stamp.exists() or stamp.read_text() != current):
-        if is_main_process():
-            logger.info("params changed since the checkpoints in %s were written: starting afresh", checkpoint_dir)
-            remove_path(checkpoint_dir)
-    if is_main_process():
-        checkpoint_dir.mkdir(parents=True, exist_ok=True)
-        stamp.write_text(current)
-    return find_resume_checkpoint(checkpoint_dir)
 
 
 def load_vocab(data: Mapping[str, Any]) -> DecisionVocab:
