@@ -38,12 +38,12 @@ def main() -> None:
     dvc = str(Path(sys.executable).parent / "dvc")
     stages = subprocess.run([dvc, "stage", "list", "--name-only"], capture_output=True, text=True).stdout.split()
     print(f"stages in dvc.yaml: {len(stages)}")
-    try:
-        import ruamel.yaml.clib  # noqa: F401
+    from ruamel.yaml import YAML
 
-        print("ruamel.yaml.clib: installed (C YAML parser)")
-    except ImportError:
-        print("ruamel.yaml.clib: MISSING (pure-Python YAML parser, much slower)")
+    parser = YAML(typ="safe").Parser
+    c_parser = parser.__name__ == "CParser"
+    print(f"YAML parser used by DVC: {parser.__module__}.{parser.__name__} "
+          f"({'C extension from ruamel.yaml.clib' if c_parser else 'pure Python: install ruamel.yaml.clib'})")
     for cmd in (["status"], ["repro", "--dry"], ["repro"]):
         median, last = _time([dvc, *cmd], args.repeats)
         verdict = "OK" if median < TARGET_S else "SLOWER THAN TARGET"
