@@ -64,7 +64,9 @@ def test_read_text_strict_names_byte_offset_line_and_column(tmp_path: Path) -> N
     with pytest.raises(InputError) as info:
         read_text_strict(path)
     message = str(info.value)
-    assert "byte offset 19" in message and f"{path}:3:4" in message and "encoding" in message
+    assert "byte offset 19" in message and f"{path}:3:4" in message and "re-encode the file as utf-8." in message
+    with pytest.raises(InputError, match="set 'ilm.data.encoding' to its encoding"):
+        read_text_strict(path, encoding_key="ilm.data.encoding")
     assert read_text_strict(path, "latin-1").endswith("café,B1\n")
 
 

@@ -136,8 +136,11 @@ def stage_outputs(paths: Sequence[str | Path]) -> Iterator[None]:
         raise
 
 
-def read_text_strict(path: str | Path, encoding: str = "utf-8") -> str:
-    """Read a text file; a decoding error names the byte offset, line and column."""
+def read_text_strict(path: str | Path, encoding: str = "utf-8", encoding_key: str | None = None) -> str:
+    """Read a text file; a decoding error names the byte offset, line and column.
+
+    ``encoding_key`` is the params key that sets the encoding, if the calling stage has one.
+    """
     path = Path(path)
     if not path.exists():
         raise InputError("file not found.", path=path, hint="check the path parameter.")
@@ -152,7 +155,8 @@ def read_text_strict(path: str | Path, encoding: str = "utf-8") -> str:
             path=path,
             line=line,
             column=column,
-            hint="re-encode the file as UTF-8, or set the stage's 'encoding' parameter (e.g. latin-1).",
+            hint=f"re-encode the file as {encoding}"
+            + (f", or set '{encoding_key}' to its encoding (e.g. latin-1)." if encoding_key else "."),
         ) from exc
 
 
