@@ -150,7 +150,9 @@ def train_causal_lm(
     trainer.train(resume_from_checkpoint=resume)
     metrics = trainer.evaluate()
     logger.info("final validation loss %.4f", metrics["eval_loss"])
-    return {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
+    # timings (eval_runtime, *_per_second) differ run to run: keep them out of the saved model dir
+    return {k: float(v) for k, v in metrics.items()
+            if isinstance(v, (int, float)) and not k.endswith(("_runtime", "_per_second"))}
 
 
 def run_pretrain(
