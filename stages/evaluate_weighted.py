@@ -16,10 +16,10 @@ from lmlab.artifacts import atomic_write_json, stage_outputs
 from lmlab.config import build_params, load_params, read_params_file, section_of
 from lmlab.decision_data import read_decisions
 from lmlab.decision_eval import evaluate_model_dir
+from lmlab.device import limit_cpu_threads
 from lmlab.stage import stage_main, stage_parser
 from lmlab.weighted_params import EvalParams, RuntimeParams, WeightedConfig
 from lmlab.weighted_report import plot_by_config
-from lmlab.weighted_training import set_cpu_threads
 
 CONTRACT = ("accuracy", "precision", "recall", "f1", "acceptance_rate")
 EXTRAS = ("auc", "brier", "gen_acceptance_rate", "gen_accuracy", "gen_unknowns", "agreement")
@@ -36,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     data = read_params_file(args.params)
     params = load_params(EvalParams, args.params, "weighted.eval")
-    set_cpu_threads(load_params(RuntimeParams, args.params, "weighted.runtime").cpu_threads)
+    limit_cpu_threads(load_params(RuntimeParams, args.params, "weighted.runtime").cpu_threads)
     fractions = section_of(data, "weighted.sets.fractions", args.params)
     configs = {name: build_params(WeightedConfig, raw, key_prefix=f"weighted.configs.{name}", path=args.params)
                for name, raw in section_of(data, "weighted.configs", args.params).items()}

@@ -12,13 +12,14 @@ from pathlib import Path
 
 from lmlab.config import build_params, load_params, params_to_dict, read_params_file, section_of
 from lmlab.decision_data import read_decisions
+from lmlab.device import limit_cpu_threads
 from lmlab.errors import ParamsError
 from lmlab.modeling import ModelSpec
 from lmlab.stage import stage_main, stage_parser
 from lmlab.tokenization import load_tokenizer
 from lmlab.training import TrainingParams
 from lmlab.weighted_params import LossParams, RuntimeParams, WeightedConfig
-from lmlab.weighted_training import set_cpu_threads, train_weighted
+from lmlab.weighted_training import train_weighted
 
 
 def read_gamma(params_path: Path, key: str) -> float:
@@ -52,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     spec = load_params(ModelSpec, args.params, "weighted.model")
     training = load_params(TrainingParams, args.params, "weighted.training")
     seed = int(read_params_file(args.params)["seed"])
-    set_cpu_threads(load_params(RuntimeParams, args.params, "weighted.runtime").cpu_threads)
+    limit_cpu_threads(load_params(RuntimeParams, args.params, "weighted.runtime").cpu_threads)
     examples = read_decisions(args.train)
     resolved = {"config": args.config, **params_to_dict(config), "gamma": gamma, "loss": params_to_dict(loss),
                 "model": params_to_dict(spec), "training": params_to_dict(training), "seed": seed}

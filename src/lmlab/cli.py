@@ -79,9 +79,9 @@ def _cmd_infill(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> None
 
     hf_logging.disable_progress_bar()  # keep the terminal for the filled texts
     if args.threads:
-        import torch
+        from lmlab.device import limit_cpu_threads
 
-        torch.set_num_threads(args.threads)
+        limit_cpu_threads(args.threads)
     ilm = load_ilm(args.model, args.device)
     if args.text:
         texts = list(args.text)

@@ -18,12 +18,12 @@ from typing import Any, Literal
 
 import numpy as np
 
-from lmlab.device import select_runtime
+from lmlab.device import limit_cpu_threads, select_runtime
 from lmlab.ensemble_report import build_records, summarize
 from lmlab.errors import InputError
 from lmlab.gadget_labels import extract_fields
 from lmlab.generation import generate_continuations
-from lmlab.instruction_sft import encode_prompt, limit_cpu_threads
+from lmlab.instruction_sft import encode_prompt
 from lmlab.modeling import load_model
 from lmlab.tokenization import load_tokenizer
 

@@ -233,9 +233,9 @@ def run_infill_eval(params: InfillEvalParams) -> dict[str, Any]:
     decode several times faster single-threaded on a busy CPU than with spinning OpenMP threads.
     """
     if params.threads:
-        import torch
+        from lmlab.device import limit_cpu_threads
 
-        torch.set_num_threads(params.threads)
+        limit_cpu_threads(params.threads)
     texts = read_eval_texts(params.test_csv, params.text_column, params.cefr_column, params.id_column)
     items, counts = build_items(texts, params)
     if not items:

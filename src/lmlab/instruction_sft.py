@@ -15,7 +15,6 @@ Training goes through the HF Trainer (DDP under torchrun, DVCLive via
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +31,7 @@ from transformers import (
 )
 
 from lmlab.config import params_to_dict
-from lmlab.device import Runtime
+from lmlab.device import Runtime, limit_cpu_threads
 from lmlab.instruction_data import format_prompt
 from lmlab.modeling import ModelSpec, build_model, model_kind
 from lmlab.training import (
@@ -50,7 +49,6 @@ IGNORE_INDEX = -100
 __all__ = [
     "IGNORE_INDEX",
     "SftModelParams",
-    "limit_cpu_threads",
     "encode_prompt",
     "encode_causal_example",
     "encode_seq2seq_example",
@@ -80,21 +78,6 @@ class SftModelParams:
     @property
     def kind(self) -> str:
         return model_kind(self.model.name)
-
-
-def limit_cpu_threads(n: int, runtime: Runtime) -> None:
-    """Cap torch's intra-op threads on CPU (``0`` = keep the default).
-
-    Tiny models gain nothing from intra-op parallelism, and on a shared CPU extra threads
-    spin-wait for descheduled peers: one thread was ~8x faster for generation on the busy
-    2-core development machine.
-    """
-    if n > 0 and runtime.device.type == "cpu":
-        torch.set_num_threads(n)
-        # accelerate (under torchrun on CPU) resets the thread count to the number of physical
-        # cores unless OMP_NUM_THREADS is set.
-        os.environ["OMP_NUM_THREADS"] = str(n)
-        logger.info("torch CPU threads: %d", n)
 
 
 def encode_prompt(tokenizer: PreTrainedTokenizerBase, instruction: str, excerpt: str, max_length: int) -> list[int]:

@@ -15,7 +15,6 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import torch
 from transformers import DataCollatorForSeq2Seq, PreTrainedTokenizerBase, Trainer
 
 from lmlab.artifacts import json_ready
@@ -36,15 +35,9 @@ from lmlab.weighted_loss import WeightedLoss, check_loss_settings
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["set_cpu_threads", "train_weighted", "load_vocab", "VOCAB_FILE"]
+__all__ = ["train_weighted", "load_vocab", "VOCAB_FILE"]
 
 VOCAB_FILE = "decision_vocab.json"
-
-
-def set_cpu_threads(n: int) -> None:
-    """Limit torch's intra-op threads (no-op for 0)."""
-    if n > 0:
-        torch.set_num_threads(n)
 
 
 def train_weighted(
