@@ -109,3 +109,39 @@ def test_checkpoint_dir_is_kept_for_the_same_run_and_wiped_for_another(tmp_path:
     assert not (ckpt / "checkpoint-3").exists(), "changed data: stale checkpoints are removed"
     assert json.loads((ckpt / CHECKPOINT_STAMP).read_text()) == {"fingerprint": changed}
     assert run_fingerprint({"lr": 0.2}) != run_fingerprint({"lr": 0.1})
+
+
+@pytest.mark.parametrize("name", ["tiny-gpt2", "tiny-gpt-neox", "tiny-t5"])
+def test_resume_loads_every_weight_under_its_in_memory_name(name: str, tmp_path: Path, tiny_tokenizer) -> None:
+    """GPT-NeoX saves lm_head as embed_out; tied embeddings are saved once: both must come back."""
+    from lmlab.modeling import ModelSpec, build_model
+    from lmlab.training import ResumableTrainer
+
+    spec = ModelSpec(name, n_layer=1, d_model=32, n_head=2, d_ff=64, max_positions=64)
+    saved = build_model(spec, tiny_tokenizer, seed=1)
+    saved.save_pretrained(tmp_path / "checkpoint-2")
+    fresh = build_model(spec, tiny_tokenizer, seed=2)
+    assert any(not torch.equal(a, b) for a, b in zip(saved.state_dict().values(), fresh.state_dict().values()))
+    args = make_training_arguments(TrainingParams(max_steps=1, device="cpu"), tmp_path / "out", seed=0,
+                                   runtime=select_runtime("cpu"), do_eval=False)
+    ResumableTrainer(model=fresh, args=args)._load_from_checkpoint(str(tmp_path / "checkpoint-2"))
+    for (key, a), b in zip(saved.state_dict().items(), fresh.state_dict().values()):
+        assert torch.equal(a, b), key
+
+
+def test_resume_refuses_a_checkpoint_missing_a_weight(tmp_path: Path, tiny_tokenizer) -> None:
+    from safetensors.torch import load_file, save_file
+
+    from lmlab.modeling import ModelSpec, build_model
+    from lmlab.training import ResumableTrainer
+
+    model = build_model(ModelSpec("tiny-gpt2", n_layer=1, d_model=32, n_head=2, d_ff=64), tiny_tokenizer, seed=1)
+    model.save_pretrained(tmp_path / "checkpoint-2")
+    weights = tmp_path / "checkpoint-2" / "model.safetensors"
+    state = load_file(str(weights))
+    dropped = next(k for k in state if k.endswith("mlp.c_fc.weight"))
+    save_file({k: v for k, v in state.items() if k != dropped}, str(weights), metadata={"format": "pt"})
+    args = make_training_arguments(TrainingParams(max_steps=1, device="cpu"), tmp_path / "out", seed=0,
+                                   runtime=select_runtime("cpu"), do_eval=False)
+    with pytest.raises(RuntimeError, match="lacks weights.*c_fc"):
+        ResumableTrainer(model=model, args=args)._load_from_checkpoint(str(tmp_path / "checkpoint-2"))

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-from transformers import PreTrainedTokenizerBase, StoppingCriteria, StoppingCriteriaList, Trainer
+from transformers import PreTrainedTokenizerBase, StoppingCriteria, StoppingCriteriaList
 
 from lmlab.artifacts import remove_path
 from lmlab.device import select_runtime
@@ -51,6 +51,7 @@ from lmlab.ilm_sequences import (
 from lmlab.modeling import ModelSpec, build_model
 from lmlab.training import (
     LiveMetricsCallback,
+    ResumableTrainer,
     TrainingParams,
     checkpoint_to_resume,
     make_training_arguments,
@@ -137,7 +138,7 @@ def generate_infills(model, tokenizer: PreTrainedTokenizerBase, tokens: IlmToken
     return answers[:n_blanks]
 
 
-class IlmTrainer(Trainer):
+class IlmTrainer(ResumableTrainer):
     """``Trainer`` with the ILM loss and an eval that reports per-type losses and logs samples."""
 
     loss_is_scaled_for_ga = False  # compute_loss returns a batch mean: let Trainer divide by grad_accum

@@ -25,7 +25,6 @@ from transformers import (
     DataCollatorForSeq2Seq,
     PreTrainedModel,
     PreTrainedTokenizerBase,
-    Seq2SeqTrainer,
     Seq2SeqTrainingArguments,
     Trainer,
 )
@@ -36,6 +35,8 @@ from lmlab.instruction_data import format_prompt
 from lmlab.modeling import ModelSpec, build_model, model_kind
 from lmlab.training import (
     LiveMetricsCallback,
+    ResumableSeq2SeqTrainer,
+    ResumableTrainer,
     TrainingParams,
     checkpoint_to_resume,
     make_training_arguments,
@@ -151,11 +152,11 @@ def train_instruction_model(
     valid = [encode(tokenizer, r, params.max_source_length, params.max_target_length) for r in valid_rows]
     if kind == "seq2seq":
         collator: Any = DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=IGNORE_INDEX)
-        trainer_cls: type[Trainer] = Seq2SeqTrainer
+        trainer_cls: type[Trainer] = ResumableSeq2SeqTrainer
         args_cls: Any = Seq2SeqTrainingArguments
     else:
         collator = CausalSFTCollator(tokenizer.pad_token_id)
-        trainer_cls, args_cls = Trainer, None
+        trainer_cls, args_cls = ResumableTrainer, None
     extra = {"cls": args_cls} if args_cls else {}
     args = make_training_arguments(
         params.training, checkpoint_dir, params.seed, runtime, do_eval=bool(valid),

@@ -11,13 +11,12 @@ Training goes through HF ``Trainer`` (DDP under torchrun, resumable from a persi
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from datasets import Dataset
-from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer, default_data_collator
+from transformers import PreTrainedModel, PreTrainedTokenizerBase, default_data_collator
 
 from lmlab.artifacts import atomic_write_json
 from lmlab.config import params_to_dict
@@ -36,6 +35,7 @@ from lmlab.stage import is_main_process
 from lmlab.tokenization import load_tokenizer
 from lmlab.training import (
     LiveMetricsCallback,
+    ResumableTrainer,
     TrainingParams,
     checkpoint_to_resume,
     make_training_arguments,
@@ -83,44 +83,6 @@ def _dataset(blocks: list[list[int]]) -> Dataset:
                               "labels": blocks})
 
 
-class _ResumableTrainer(Trainer):
-    """``Trainer`` whose resume maps checkpoint keys back to the in-memory names, and never loads partially.
-
-    transformers 5 saves some models under legacy key names (GPT-NeoX ``lm_head`` -> ``embed_out``), but
-    ``Trainer._load_from_checkpoint`` loads the file with a plain non-strict ``load_state_dict``: the
-    renamed weights would silently stay random. This applies the model's registered renamings (regex
-    ``WeightRenaming``s) and raises if any weight is still missing.
-    """
-
-    def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
-        model = model if model is not None else self.model
-        path = Path(resume_from_checkpoint) / "model.safetensors"
-        if not path.exists():
-            return super()._load_from_checkpoint(resume_from_checkpoint, model)
-        from safetensors.torch import load_file
-        from transformers.conversion_mapping import extract_weight_conversions_for_model
-        from transformers.core_model_loading import WeightRenaming
-
-        state = load_file(str(path), device="cpu")
-        expected = set(model.state_dict())
-        renamings = [r for r in extract_weight_conversions_for_model(model) or [] if isinstance(r, WeightRenaming)]
-        for key in [k for k in state if k not in expected]:
-            for rule in renamings:
-                for src, dst in zip(rule.source_patterns, rule.target_patterns):
-                    new = re.sub(src, dst, key)
-                    if new != key and new in expected:
-                        state[new] = state.pop(key)
-                        break
-                if key not in state:
-                    break
-        result = model.load_state_dict(state, strict=False)
-        tied = model.config.get_text_config().tie_word_embeddings and (getattr(model, "_tied_weights_keys", None) or {})
-        missing = [k for k in result.missing_keys if k not in (tied or {})]
-        if missing:
-            raise RuntimeError(f"checkpoint {resume_from_checkpoint} lacks weights {missing[:5]}; delete it to restart")
-        logger.info("loaded checkpoint weights from %s", resume_from_checkpoint)
-
-
 def train_causal_lm(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -143,7 +105,7 @@ def train_causal_lm(
     runtime = select_runtime(training.device, training.precision)
     args = make_training_arguments(training, checkpoint_dir, seed, runtime, do_eval=True)
     resume = checkpoint_to_resume(checkpoint_dir, fingerprint, args)
-    trainer = _ResumableTrainer(
+    trainer = ResumableTrainer(
         model=model, args=args, train_dataset=_dataset(train_blocks), eval_dataset=_dataset(valid_blocks),
         data_collator=default_data_collator, callbacks=[LiveMetricsCallback(live_dir, resume=resume is not None)],
     )

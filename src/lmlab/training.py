@@ -12,12 +12,20 @@ import json
 import logging
 import math
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback, TrainingArguments
+from transformers import (
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    Seq2SeqTrainer,
+    Trainer,
+    TrainerCallback,
+    TrainingArguments,
+)
 from transformers.trainer_utils import get_last_checkpoint
 
 from lmlab.artifacts import atomic_dir, remove_path
@@ -32,6 +40,9 @@ __all__ = [
     "run_fingerprint",
     "checkpoint_to_resume",
     "LiveMetricsCallback",
+    "StrictResumeMixin",
+    "ResumableTrainer",
+    "ResumableSeq2SeqTrainer",
     "make_training_arguments",
     "find_resume_checkpoint",
     "save_model_dir",
@@ -204,6 +215,60 @@ def checkpoint_to_resume(
             if args.process_index == 0:
                 reset()
     return find_resume_checkpoint(checkpoint_dir)
+
+
+class StrictResumeMixin:
+    """Resume model weights under their in-memory names, and never resume half-loaded.
+
+    transformers 5 saves some models under legacy key names (GPT-NeoX ``lm_head`` -> ``embed_out``),
+    but ``Trainer._load_from_checkpoint`` loads ``model.safetensors`` with a non-strict
+    ``load_state_dict``: renamed weights would silently stay at their fresh initialisation. This
+    applies the model's registered renamings (``WeightRenaming``) and raises if a weight that does
+    not share storage with a loaded one (tied embeddings do) is still missing. FSDP and DeepSpeed
+    checkpoints keep the Trainer's own loader.
+    """
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model: Any = None) -> None:
+        model = model if model is not None else self.model  # type: ignore[attr-defined]
+        path = Path(resume_from_checkpoint) / "model.safetensors"
+        if not path.exists() or self.is_fsdp_enabled or self.is_deepspeed_enabled:  # type: ignore[attr-defined]
+            return super()._load_from_checkpoint(resume_from_checkpoint, model)  # type: ignore[misc]
+        from safetensors.torch import load_file
+
+        state = rename_legacy_keys(load_file(str(path), device="cpu"), model)
+        result = model.load_state_dict(state, strict=False)
+        current = model.state_dict()
+        loaded = {current[k].data_ptr() for k in state if k in current}
+        missing = [k for k in result.missing_keys if current[k].data_ptr() not in loaded]
+        if missing:
+            raise RuntimeError(f"checkpoint {resume_from_checkpoint} lacks weights {missing[:5]}; "
+                               "delete the checkpoint dir to train from the start")
+        logger.info("loaded checkpoint weights from %s", resume_from_checkpoint)
+
+
+def rename_legacy_keys(state: dict[str, Any], model: Any) -> dict[str, Any]:
+    """Map saved key names the model does not know onto its own, by its registered renamings."""
+    from transformers.conversion_mapping import extract_weight_conversions_for_model
+    from transformers.core_model_loading import WeightRenaming
+
+    expected = set(model.state_dict())
+    rules = [r for r in extract_weight_conversions_for_model(model) or [] if isinstance(r, WeightRenaming)]
+    for key in [k for k in state if k not in expected]:
+        for rule in rules:
+            renamed = next((new for src, dst in zip(rule.source_patterns, rule.target_patterns)
+                            if (new := re.sub(src, dst, key)) != key and new in expected), None)
+            if renamed is not None:
+                state[renamed] = state.pop(key)
+                break
+    return state
+
+
+class ResumableTrainer(StrictResumeMixin, Trainer):
+    """``Trainer`` with :class:`StrictResumeMixin`."""
+
+
+class ResumableSeq2SeqTrainer(StrictResumeMixin, Seq2SeqTrainer):
+    """``Seq2SeqTrainer`` with :class:`StrictResumeMixin`."""
 
 
 class LiveMetricsCallback(TrainerCallback):

@@ -15,7 +15,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from transformers import DataCollatorForSeq2Seq, PreTrainedTokenizerBase, Trainer
+from transformers import DataCollatorForSeq2Seq, PreTrainedTokenizerBase
 
 from lmlab.artifacts import json_ready
 from lmlab.decision_data import DecisionExample
@@ -25,6 +25,7 @@ from lmlab.modeling import ModelSpec, build_model
 from lmlab.stage import is_main_process
 from lmlab.training import (
     LiveMetricsCallback,
+    ResumableTrainer,
     TrainingParams,
     checkpoint_to_resume,
     make_training_arguments,
@@ -68,7 +69,7 @@ def train_weighted(
     args = make_training_arguments(training, checkpoint_dir, seed, runtime, do_eval=False,
                                    remove_unused_columns=False)
     collator = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)
-    trainer = Trainer(model=model, args=args, train_dataset=rows, data_collator=collator, compute_loss_func=loss)
+    trainer = ResumableTrainer(model=model, args=args, train_dataset=rows, data_collator=collator, compute_loss_func=loss)
     if live_dir is not None:
         trainer.add_callback(LiveMetricsCallback(live_dir))
     n_acc = sum(e.accept for e in encoded)
