@@ -25,7 +25,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     params = load_params(SplitParams, args.params, "monotonic.data", top_level=("seed",))
     with stage_outputs([args.out]):
-        splits = split_texts(iter_corpus_texts(params.text, params.text_fields), params, params.seed)
+        splits = split_texts(iter_corpus_texts(params.text, params.text_fields, fields_key="monotonic.data.text_fields"),
+                             params, params.seed)
         with atomic_dir(args.out) as tmp:
             for name, texts in splits.items():
                 (tmp / f"{name}.jsonl").write_text(split_jsonl(texts), encoding="utf-8")

@@ -41,7 +41,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     params = load_params(TokenizerParams, args.params, f"{args.section}.tokenizer")
     raw = section_of(read_params_file(args.params), f"{args.section}.{args.model_key}", args.params)
     spec = build_params(ModelSpec, raw, key_prefix=f"{args.section}.{args.model_key}", path=args.params)
-    texts = [t for path in args.corpus for t in iter_corpus_texts(path, params.text_fields)]
+    texts = [t for path in args.corpus for t in iter_corpus_texts(path, params.text_fields,
+                                                                fields_key=f"{args.section}.tokenizer.text_fields")]
     tokenizer = prepare_tokenizer(spec.name, texts, params.vocab_size, params.special_tokens, is_tiny=spec.tiny)
     tokenizer.model_max_length = spec.max_positions
     save_model_dir(args.out, None, tokenizer, {"tokenizer": params_to_dict(params), "base_model": spec.name})

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from lmlab.config import build_params, load_params, params_to_dict, read_params_file, section_of
+from lmlab.config import build_params, key_position, load_params, params_to_dict, read_params_file, section_of
 from lmlab.decision_data import read_decisions
 from lmlab.device import limit_cpu_threads
 from lmlab.errors import ParamsError
@@ -31,8 +31,9 @@ def read_gamma(params_path: Path, key: str) -> float:
         raise ParamsError("the class-weight key named by gamma_key is missing.", path=params_path, key=key)
     value = node[leaf]
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        line, column = key_position(node, leaf)
         raise ParamsError(f"gamma must be a number > 0, got {value!r}.", path=params_path, key=key,
-                          hint="e.g. dvc exp run -S gamma=4.0")
+                          line=line, column=column, hint="e.g. dvc exp run -S gamma=4.0")
     return float(value)
 
 

@@ -26,7 +26,7 @@ from lmlab.errors import ParamsError
 
 T = TypeVar("T")
 
-__all__ = ["load_params", "build_params", "params_to_dict", "read_params_file", "section_of"]
+__all__ = ["load_params", "build_params", "params_to_dict", "read_params_file", "section_of", "key_position"]
 
 
 def read_params_file(path: str | Path) -> Any:
@@ -50,7 +50,8 @@ def read_params_file(path: str | Path) -> Any:
     return data if data is not None else {}
 
 
-def _position(node: Any, key: str) -> tuple[int | None, int | None]:
+def key_position(node: Any, key: str) -> tuple[int | None, int | None]:
+    """1-based (line, column) of ``key`` in a mapping from :func:`read_params_file` (else the mapping's own)."""
     lc = getattr(node, "lc", None)
     if lc is None:
         return None, None
@@ -105,7 +106,7 @@ def load_params(
         if key not in data:
             raise ParamsError("this top-level key is missing from the params file.", path=path, key=key)
         if key in merged:
-            line, col = _position(node, key)
+            line, col = key_position(node, key)
             raise ParamsError(
                 f"'{key}' is a top-level parameter and must not be repeated inside '{section}'.",
                 path=path, line=line, column=col, key=f"{section}.{key}",
@@ -134,7 +135,7 @@ def build_params(
 
     def fail(key: str, what: str, hint: str | None = None) -> ParamsError:
         in_section = key in (node or {})
-        line, col = _position(node, key) if in_section else _position(root, key)
+        line, col = key_position(node, key) if in_section else key_position(root, key)
         # a top-level key merged into the section (``seed``) is reported under its own name
         top = not in_section and isinstance(root, Mapping) and key in root
         dotted = f"{key_prefix}.{key}" if key_prefix and not top else key

@@ -85,8 +85,12 @@ def load_tokenizer(name_or_path: str | Path) -> PreTrainedTokenizerBase:
     return tokenizer
 
 
-def iter_corpus_texts(path: str | Path, text_fields: Sequence[str] = ("text",), encoding: str = "utf-8") -> list[str]:
-    """Texts to train a tokenizer on: CSV columns, every string in a JSONL file, or a text file's paragraphs."""
+def iter_corpus_texts(path: str | Path, text_fields: Sequence[str] = ("text",), encoding: str = "utf-8",
+                      fields_key: str = "tokenizer.text_fields") -> list[str]:
+    """Texts to train a tokenizer on: CSV columns, every string in a JSONL file, or a text file's paragraphs.
+
+    ``fields_key`` is the params key of ``text_fields``, named in the error for a missing column.
+    """
     from lmlab.artifacts import read_jsonl, read_text_strict
 
     path = Path(path)
@@ -97,7 +101,7 @@ def iter_corpus_texts(path: str | Path, text_fields: Sequence[str] = ("text",), 
         missing = [c for c in text_fields if c not in frame.columns]
         if missing:
             raise InputError(f"column(s) {missing} not found (columns: {list(frame.columns)}).", path=path,
-                             hint="set tokenizer.text_fields to the text column names.")
+                             key=fields_key, hint=f"set {fields_key} to the text column names.")
         return [t for col in text_fields for t in frame[col].tolist() if t.strip()]
     if path.suffix == ".jsonl":
         texts: list[str] = []
