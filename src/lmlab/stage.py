@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import functools
 import logging
+import os
 from collections.abc import Callable, Sequence
 
 from lmlab.errors import LmlabError
 from lmlab.logs import setup_logging
 
-__all__ = ["stage_main", "stage_parser", "is_main_process", "run_single_process_launch_plainly"]
+__all__ = ["stage_main", "stage_parser", "stage_label", "what_next", "is_main_process",
+           "run_single_process_launch_plainly"]
 
 logger = logging.getLogger("lmlab.stage")
 
@@ -30,18 +32,44 @@ def stage_main(name: str) -> Callable[[Callable[[Sequence[str] | None], None]], 
     def decorate(body: Callable[[Sequence[str] | None], None]) -> Callable[[Sequence[str] | None], int]:
         @functools.wraps(body)
         def main(argv: Sequence[str] | None = None) -> int:
-            setup_logging(name)
+            label = stage_label(name)
+            setup_logging(label)
             run_single_process_launch_plainly()
             try:
                 body(argv)
             except LmlabError as exc:
-                logger.error("%s failed: %s", name, exc)
+                logger.error("%s failed: %s Then %s.", label, exc, rerun_command(label))
                 return EXIT_INPUT_ERROR
+            except Exception as exc:
+                logger.error("%s crashed with %s (traceback below). %s", label, type(exc).__name__, what_next(exc, label))
+                raise
             return 0
 
         return main
 
     return decorate
+
+
+def stage_label(name: str) -> str:
+    """The DVC stage being run (``DVC_STAGE``, e.g. ``ilm_train@A1``), else ``name``."""
+    return os.environ.get("DVC_STAGE") or name
+
+
+def rerun_command(label: str) -> str:
+    """What re-runs the stage: ``dvc repro <stage>`` under DVC, else a plain re-run."""
+    return f"re-run `dvc repro {label}`" if os.environ.get("DVC_STAGE") else "re-run the stage"
+
+
+def what_next(exc: BaseException, label: str) -> str:
+    """One sentence telling the user what to do after an unexpected error in stage ``label``."""
+    text = str(exc).lower()
+    if isinstance(exc, MemoryError) or "out of memory" in text:
+        return (f"Out of memory: lower the stage's batch_size (or max_length) in params.yaml, or pick a smaller "
+                f"model, then {rerun_command(label)}; training stages resume from their checkpoints dir.")
+    if isinstance(exc, OSError) and getattr(exc, "errno", None) == 28:
+        return f"The disk is full: free space (dvc gc -w drops unused cache entries), then {rerun_command(label)}."
+    return (f"Not an input error lmlab knows: {rerun_command(label)} to retry (training stages resume from their "
+            "checkpoints dir); if it fails again, report it with this log and `dvc params diff`.")
 
 
 _LAUNCHER_VARIABLES = ("LOCAL_RANK", "RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "GROUP_RANK", "ROLE_RANK",
