@@ -1,4 +1,4 @@
-"""scripts/paper_profile.sh only overrides keys that exist (DVC's -S refuses new keys)."""
+"""scripts/paper_profile.sh and the docs only override keys that exist (DVC's -S refuses new keys)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,7 @@ from pathlib import Path
 from lmlab.config import read_params_file
 
 
-def test_every_override_names_an_existing_key(repo_root: Path) -> None:
-    script = (repo_root / "scripts" / "paper_profile.sh").read_text()
-    keys = re.findall(r"-S ([\w.\-]+)=", script)
-    assert len(keys) > 20
+def _missing_keys(repo_root: Path, keys: list[str]) -> list[str]:
     params = read_params_file(repo_root / "params.yaml")
     missing = []
     for dotted in keys:
@@ -21,4 +18,23 @@ def test_every_override_names_an_existing_key(repo_root: Path) -> None:
                 missing.append(dotted)
                 break
             node = node[part]
+    return missing
+
+
+def test_every_override_names_an_existing_key(repo_root: Path) -> None:
+    script = (repo_root / "scripts" / "paper_profile.sh").read_text()
+    keys = re.findall(r"-S ([\w.\-]+)=", script)
+    assert len(keys) > 20
+    missing = _missing_keys(repo_root, keys)
     assert not missing, f"keys not in params.yaml: {missing}"
+
+
+def test_every_documented_override_names_an_existing_key(repo_root: Path) -> None:
+    """Every `-S key=value` in the README and docs/ is a command users copy: its key must exist."""
+    missing, total = [], 0
+    for doc in [repo_root / "README.md", *sorted((repo_root / "docs").glob("*.md"))]:
+        keys = re.findall(r"-S '?([A-Za-z_][\w.\-]*)=", doc.read_text())
+        total += len(keys)
+        missing += [f"{doc.name}: {key}" for key in _missing_keys(repo_root, keys)]
+    assert total > 30
+    assert not missing, f"documented -S keys not in params.yaml: {missing}"
