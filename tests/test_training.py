@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 from datasets import Dataset
-from transformers import DataCollatorForLanguageModeling, Trainer
+from transformers import AutoTokenizer, DataCollatorForLanguageModeling, Trainer
 
 from lmlab.device import select_runtime
 from lmlab.modeling import load_model
@@ -145,3 +145,17 @@ def test_resume_refuses_a_checkpoint_missing_a_weight(tmp_path: Path, tiny_token
                                    runtime=select_runtime("cpu"), do_eval=False)
     with pytest.raises(RuntimeError, match="lacks weights.*c_fc"):
         ResumableTrainer(model=model, args=args)._load_from_checkpoint(str(tmp_path / "checkpoint-2"))
+
+
+def test_saved_model_dir_does_not_depend_on_hf_offline(tmp_path: Path, tiny_tokenizer) -> None:
+    """HF_HUB_OFFLINE makes from_pretrained record local_files_only; it must not reach the saved dir."""
+    from lmlab.tokenization import load_tokenizer
+
+    tiny_tokenizer.save_pretrained(tmp_path / "tok")
+    saved = []
+    for flag in (True, False):
+        tokenizer = AutoTokenizer.from_pretrained(tmp_path / "tok", local_files_only=flag)
+        save_model_dir(tmp_path / f"out-{flag}", None, tokenizer, {})
+        saved.append((tmp_path / f"out-{flag}" / "tokenizer_config.json").read_bytes())
+    assert saved[0] == saved[1] and b"local_files_only" not in saved[0]
+    assert load_tokenizer(tmp_path / "out-True").get_vocab() == tiny_tokenizer.get_vocab()

@@ -313,11 +313,16 @@ def save_model_dir(
     resolved_params: Mapping[str, Any],
     extra_json: Mapping[str, Any] | None = None,
 ) -> None:
-    """Save a ``from_pretrained``-loadable model dir atomically, with ``params.json`` beside it."""
+    """Save a ``from_pretrained``-loadable model dir atomically, with ``params.json`` beside it.
+
+    The tokenizer's ``local_files_only`` load flag (set by ``HF_HUB_OFFLINE``) is not saved, so the
+    dir's bytes do not depend on the environment of the run that wrote it.
+    """
     with atomic_dir(out_dir) as tmp:
         if model is not None:
             model.save_pretrained(tmp)
         if tokenizer is not None:
+            tokenizer.init_kwargs.pop("local_files_only", None)
             tokenizer.save_pretrained(tmp)
         (tmp / "params.json").write_text(json.dumps(resolved_params, indent=2, sort_keys=True) + "\n")
         for name, obj in (extra_json or {}).items():
