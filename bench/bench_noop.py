@@ -8,7 +8,7 @@ Prints the median wall time of each command next to the target. Then, unless `--
 measures side by side (runs alternated, so machine noise hits both alike) a throw-away copy of the
 repository whose stages declare no `params:` at all (lock re-committed with `dvc commit -f`, nothing
 re-run): the cost of DVC re-parsing `params.yaml` once per parametrised stage, and the floor that
-the same 51 stages cannot go below whatever is done to `params.yaml`.
+the same stages cannot go below whatever is done to `params.yaml`.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
-"""DVC stage `ilm_eval`: the model x test-level perplexity matrix and the specialisation gains.
+"""DVC stages `ilm_eval` and `ilm_eval_transfer@<LEVEL>`: perplexity matrix and specialisation gains.
 
 Scores every `--model NAME=DIR` on every `--test LEVEL=PICKLE` (masked test examples) and writes
-`reports/metrics/ilm.json` (`ppl.<model>.<level>` = infill_textonly perplexity,
-`specialization_gain.<level>` with `specialization_gain_ci.<level>.{low,high}`; transfer models
-appear as `transfer-<level>`), the full report with losses and counts, and two plots.
-Model dirs holding a `DISABLED.json` marker (transfer switched off) are skipped.
+the metrics (`ppl.<model>.<level>` = infill_textonly perplexity, `specialization_gain.<name>` with
+`specialization_gain_ci.<name>.{low,high}` for every `<level>` and `transfer-<level>` model against
+`all`), the full report with losses and counts, and two plots. `ilm_eval` runs the 6 x 6 matrix;
+`ilm_eval_transfer@<LEVEL>` compares the level's transfer, specialised and general models.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--gain-plot", type=Path, required=True)
     args = parser.parse_args(argv)
     params = load_params(EvalParams, args.params, "ilm.eval", top_level=("seed",))
-    models = {n: d for n, d in _pairs(args.model, "model").items() if not (Path(d) / "DISABLED.json").exists()}
+    models = _pairs(args.model, "model")
     outs = [args.metrics, args.report, args.heatmap, args.gain_plot]
     with stage_outputs(outs):
         tests = {level: check_masked(load_pickle(path), path) for level, path in _pairs(args.test, "test").items()}

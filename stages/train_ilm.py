@@ -1,10 +1,8 @@
 """DVC stages `ilm_train@<LEVEL>` and `ilm_train_transfer@<LEVEL>`: train one infilling LM.
 
 `ilm_train@<LEVEL>` trains from the base model in `ilm.model`. With `--transfer` the model is
-fine-tuned from `--init-from` (the general `all` model) for `ilm.transfer.max_steps`; when
-`ilm.transfer.enabled` is false the stage only writes a `DISABLED.json` marker (DVC stages cannot
-be switched off by a param, so they always exist and `ilm_eval` skips marked dirs); that path
-imports no ML library, so a disabled stage costs little more than the launcher's start-up.
+fine-tuned from `--init-from` (the general `all` model) for `ilm.transfer.max_steps`; those stages
+exist only for the levels listed in `ilm.transfer.levels` (empty by default).
 Run under plain `python` or `torchrun`; only rank 0 writes outputs. A killed run resumes from the
 persisted `--checkpoints` dir on the next `dvc repro`.
 """
@@ -15,22 +13,25 @@ import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
-from lmlab.artifacts import atomic_write_json, stage_outputs
+from lmlab.artifacts import stage_outputs
 from lmlab.config import load_params, params_to_dict
 from lmlab.stage import is_main_process, stage_main, stage_parser
 
-DISABLED_MARKER = "DISABLED.json"
+TRANSFER_LEVELS = ("A1", "A2", "B1", "B2", "C1")
 
 
 @dataclasses.dataclass(frozen=True)
 class TransferParams:
     """`ilm.transfer`: specialised models fine-tuned from the general (`all`) model."""
 
-    enabled: bool = False
+    levels: tuple[str, ...] = ()  # read by dvc.yaml (which stages exist); checked here
     max_steps: int = 150
     lr: float | None = None  # None: ilm.train.trainer.lr
 
     def __post_init__(self) -> None:
+        unknown = [level for level in self.levels if level not in TRANSFER_LEVELS]
+        if unknown or len(set(self.levels)) != len(self.levels):
+            raise ValueError(f"levels: a list of distinct levels among {list(TRANSFER_LEVELS)}, got {list(self.levels)}")
         if self.max_steps <= 0:
             raise ValueError(f"max_steps: must be positive, got {self.max_steps}")
         if self.lr is not None and not self.lr > 0:
@@ -52,13 +53,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     outs = [args.out, args.live]
     transfer = load_params(TransferParams, args.params, "ilm.transfer") if args.transfer else None
-    if transfer is not None and not transfer.enabled:
-        if is_main_process():
-            with stage_outputs(outs):
-                for path in outs:
-                    atomic_write_json(path / DISABLED_MARKER, {"enabled": False, "level": args.level})
-                args.checkpoints.mkdir(parents=True, exist_ok=True)
-        return
+    if transfer is not None and args.init_from is None:
+        parser.error("--transfer needs --init-from")
 
     from lmlab.ilm_sequences import check_masked
     from lmlab.ilm_training import IlmTrainParams, train_ilm
@@ -71,13 +67,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     resolved = {"seed": params.seed, "level": args.level, "model": params_to_dict(spec),
                 "train": params_to_dict(params)}
     if transfer is not None:
-        if args.init_from is None:
-            parser.error("--transfer needs --init-from")
         spec = dataclasses.replace(spec, name=str(args.init_from))
         trainer = dataclasses.replace(params.trainer, max_steps=transfer.max_steps,
                                       lr=transfer.lr or params.trainer.lr)
         params = dataclasses.replace(params, trainer=trainer)
-        resolved.update(transfer=params_to_dict(transfer), init_from=str(args.init_from),
+        resolved.update(transfer={"max_steps": transfer.max_steps, "lr": transfer.lr}, init_from=str(args.init_from),
                         train=params_to_dict(params))
     with stage_outputs(outs if is_main_process() else []):
         train_ilm(

@@ -79,13 +79,13 @@ ilm:
     bootstrap_resamples: 200
     device: cpu
   transfer:
-    enabled: {transfer}
+    levels: {levels}
     max_steps: 2
 """
 
 
 def tiny_params(path: Path, max_steps: int = 4, every: int = 2, transfer: bool = False) -> Path:
-    path.write_text(TINY_PARAMS.format(max_steps=max_steps, every=every, transfer=str(transfer).lower()))
+    path.write_text(TINY_PARAMS.format(max_steps=max_steps, every=every, levels="[A1]" if transfer else "[]"))
     return path
 
 

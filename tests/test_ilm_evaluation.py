@@ -97,13 +97,10 @@ def test_eval_stage_writes_contract_keys_plots_and_is_deterministic(tmp_path, to
     from stages.evaluate_ilm import main
 
     models = {"A1": save_ilm_dir(tmp_path / "A1", tok, 1), "all": save_ilm_dir(tmp_path / "all", tok, 2)}
-    (tmp_path / "transfer-A1").mkdir()
-    (tmp_path / "transfer-A1" / "DISABLED.json").write_text("{}")
     for level, docs in {"A1": DOCS[:3], "all": DOCS}.items():
         (tmp_path / f"{level}.pkl").write_bytes(pickle.dumps(masked_docs(docs, 3, seed=5)))
     params = tiny_params(tmp_path / "params.yaml")
     argv = ["--params", str(params), "--model", f"A1={models['A1']}", "--model", f"all={models['all']}",
-            "--model", f"transfer-A1={tmp_path / 'transfer-A1'}",
             "--test", f"A1={tmp_path / 'A1.pkl'}", "--test", f"all={tmp_path / 'all.pkl'}",
             "--metrics", str(tmp_path / "out/ilm.json"), "--report", str(tmp_path / "out/eval.json"),
             "--heatmap", str(tmp_path / "out/heat.png"), "--gain-plot", str(tmp_path / "out/gain.png")]
@@ -132,3 +129,24 @@ def test_eval_stage_writes_contract_keys_plots_and_is_deterministic(tmp_path, to
 def test_eval_params_are_validated():
     with pytest.raises(ValueError, match="max_documents"):
         EvalParams(max_documents=0)
+
+
+@pytest.mark.slow
+def test_transfer_eval_compares_transfer_specialised_and_general_on_one_level(tmp_path, tok):
+    """What `ilm_eval_transfer@A1` runs: three models, the level's own test set, two gains against `all`."""
+    from stages.evaluate_ilm import main
+
+    models = {name: save_ilm_dir(tmp_path / name, tok, seed) for seed, name in enumerate(["A1", "all", "transfer-A1"])}
+    (tmp_path / "A1.pkl").write_bytes(pickle.dumps(masked_docs(DOCS[:3], 3, seed=5)))
+    argv = ["--params", str(tiny_params(tmp_path / "params.yaml")),
+            *[arg for name, path in models.items() for arg in ("--model", f"{name}={path}")],
+            "--test", f"A1={tmp_path / 'A1.pkl'}",
+            "--metrics", str(tmp_path / "out/A1.json"), "--report", str(tmp_path / "out/A1.report.json"),
+            "--heatmap", str(tmp_path / "out/ppl.png"), "--gain-plot", str(tmp_path / "out/gain.png")]
+    assert main(argv) == 0
+    metrics = json.loads((tmp_path / "out/A1.json").read_text())
+    assert {m: set(v) for m, v in metrics["ppl"].items()} == {name: {"A1"} for name in models}
+    ppl = metrics["ppl"]
+    assert set(metrics["specialization_gain"]) == {"A1", "transfer-A1"}
+    assert metrics["specialization_gain"]["transfer-A1"] == pytest.approx(
+        (ppl["all"]["A1"] - ppl["transfer-A1"]["A1"]) / ppl["all"]["A1"])

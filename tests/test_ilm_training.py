@@ -112,17 +112,21 @@ def test_train_stage_smoke_transfer_and_bad_params(tmp_path):
     assert main(_stage_args(tmp_path, "A1", params)) == 0
     assert (tmp_path / "models/A1/ilm_special_tokens.json").exists()
     assert json.loads((tmp_path / "models/A1/params.json").read_text())["level"] == "A1"
-    # transfer disabled: a marker, no model
-    assert main(_stage_args(tmp_path, "transfer-A1", params, "--transfer", "--init-from",
-                            str(tmp_path / "models/A1"))) == 0
-    assert (tmp_path / "models/transfer-A1/DISABLED.json").exists()
-    assert not (tmp_path / "models/transfer-A1/model.safetensors").exists()
-    # transfer enabled: fine-tunes the given model
-    enabled = tiny_params(tmp_path / "params_t.yaml", max_steps=2, every=2, transfer=True)
+    # transfer: fine-tunes the given model for ilm.transfer.max_steps; the level list is not recorded,
+    # so adding a level to ilm.transfer.levels leaves the existing transfer models' bytes alone
+    enabled = tiny_params(tmp_path / "params_t.yaml", max_steps=4, every=2, transfer=True)
     assert main(_stage_args(tmp_path, "transfer-A1", enabled, "--transfer", "--init-from",
                             str(tmp_path / "models/A1"))) == 0
     saved = json.loads((tmp_path / "models/transfer-A1/params.json").read_text())
     assert saved["init_from"].endswith("models/A1") and saved["train"]["trainer"]["max_steps"] == 2
+    assert saved["transfer"] == {"max_steps": 2, "lr": None}
+    with pytest.raises(SystemExit):  # --transfer without --init-from is a usage error
+        main(_stage_args(tmp_path, "transfer-x", enabled, "--transfer"))
+    unknown = tmp_path / "levels.yaml"
+    unknown.write_text(enabled.read_text().replace("levels: [A1]", "levels: [A1, D4]"))
+    assert main(_stage_args(tmp_path, "transfer-D4", unknown, "--transfer", "--init-from",
+                            str(tmp_path / "models/A1"))) == 2
+    assert not (tmp_path / "models/transfer-D4").exists()
     # a typo in params: exit code 2 and no output
     bad = tmp_path / "bad.yaml"
     bad.write_text(params.read_text().replace("max_eval_examples", "max_eval_exemples"))

@@ -104,3 +104,25 @@ def test_queue_two_workers_match_sequential_runs(pipeline: Path) -> None:
         run(["dvc", "exp", "run", *DATA_STAGES, "-S", f"seed={seed}"], pipeline)
         sequential = json.loads((pipeline / "reports" / "metrics" / "ilm_split.json").read_text())
         assert sequential == queued[seed]
+
+
+def test_transfer_stages_exist_only_for_listed_levels(pipeline: Path) -> None:
+    """`ilm.transfer.levels` is the switch: empty by default, one train + one eval stage per listed level."""
+    from ruamel.yaml import YAML
+
+    def transfer_stages(levels: list[str]) -> list[str]:
+        params = YAML().load((pipeline / "params.yaml").read_text())
+        params["ilm"]["transfer"]["levels"] = levels
+        with open(pipeline / "params.yaml", "w") as fh:
+            YAML().dump(params, fh)
+        names = run(["dvc", "stage", "list", "--name-only"], pipeline).stdout.split()
+        return sorted(n for n in names if "transfer" in n)
+
+    assert transfer_stages([]) == []
+    assert transfer_stages(["B1", "C1"]) == ["ilm_eval_transfer@B1", "ilm_eval_transfer@C1",
+                                             "ilm_train_transfer@B1", "ilm_train_transfer@C1"]
+    # adding a level leaves the other levels' stages cached: none of them reads the list itself
+    stages = YAML(typ="safe").load((pipeline / "dvc.yaml").read_text())["stages"]
+    for name in ("ilm_train_transfer", "ilm_eval_transfer"):
+        tracked = stages[name]["do"]["params"]
+        assert not any(p in ("ilm", "ilm.transfer", "ilm.transfer.levels") for p in tracked), tracked
