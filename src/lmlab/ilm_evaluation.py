@@ -204,7 +204,7 @@ def plot_matrix(metrics: Mapping[str, Any], levels: Sequence[str], heatmap_path:
 
     models = list(metrics["ppl"])
     grid = np.array([[metrics["ppl"][m].get(lvl, np.nan) for lvl in levels] for m in models], dtype=float)
-    fig, ax = plt.subplots(figsize=(1.1 * len(levels) + 2, 0.5 * len(models) + 1.5))
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * len(levels) + 2), 0.5 * len(models) + 1.8))
     image = ax.imshow(np.log(grid), cmap="viridis_r", aspect="auto")
     ax.set_xticks(range(len(levels)), levels)
     ax.set_yticks(range(len(models)), models)
@@ -212,9 +212,10 @@ def plot_matrix(metrics: Mapping[str, Any], levels: Sequence[str], heatmap_path:
     ax.set_ylabel("model")
     for i in range(len(models)):
         for j in range(len(levels)):
-            ax.text(j, i, f"{grid[i, j]:.1f}", ha="center", va="center", fontsize=8, color="white")
+            light = image.norm(np.log(grid[i, j])) < 0.5  # viridis_r: low perplexity = light yellow cell
+            ax.text(j, i, f"{grid[i, j]:.1f}", ha="center", va="center", fontsize=8, color="black" if light else "white")
     fig.colorbar(image, ax=ax, label="log infill_textonly perplexity")
-    ax.set_title("ILM infill (text-only) perplexity: model x test level")
+    ax.set_title("ILM infill (text-only) perplexity\nmodel x test level")
     fig.tight_layout()
     with atomic_path(heatmap_path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
@@ -231,7 +232,7 @@ def plot_matrix(metrics: Mapping[str, Any], levels: Sequence[str], heatmap_path:
     ax.axhline(0, color="black", linewidth=0.8)
     ax.set_xticks(range(len(names)), names)
     ax.set_ylabel("gain over general model (%)")
-    ax.set_title("Specialisation gain in infill perplexity (95% paired bootstrap CI)")
+    ax.set_title("Specialisation gain in infill perplexity\n(95% paired bootstrap CI)")
     fig.tight_layout()
     with atomic_path(gain_path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
