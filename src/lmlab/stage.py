@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import functools
 import logging
 import os
@@ -66,7 +67,7 @@ def what_next(exc: BaseException, label: str) -> str:
     if isinstance(exc, MemoryError) or "out of memory" in text:
         return (f"Out of memory: lower the stage's batch_size (or max_length) in params.yaml, or pick a smaller "
                 f"model, then {rerun_command(label)}; training stages resume from their checkpoints dir.")
-    if isinstance(exc, OSError) and getattr(exc, "errno", None) == 28:
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
         return f"The disk is full: free space (dvc gc -w drops unused cache entries), then {rerun_command(label)}."
     return (f"Not an input error lmlab knows: {rerun_command(label)} to retry (training stages resume from their "
             "checkpoints dir); if it fails again, report it with this log and `dvc params diff`.")
