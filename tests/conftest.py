@@ -16,7 +16,9 @@ for _key, _value in {
 }.items():
     os.environ[_key] = _value
 
+from collections.abc import Mapping  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 import pytest  # noqa: E402
 
@@ -102,6 +104,26 @@ def run(cmd: list[str], cwd: Path, check: bool = True, timeout: float = 900):
     return proc
 
 
+def write_params(path: Path, overrides: Mapping[str, Any], source: Path | None = None) -> Path:
+    """Write ``source`` (default: the repository's params.yaml) to ``path`` with dotted keys overridden.
+
+    A round trip: comments and key order survive, as in a user's edited params.yaml.
+    """
+    from ruamel.yaml import YAML
+
+    yaml = YAML()
+    data = yaml.load((source or REPO_ROOT / "params.yaml").read_text())
+    for dotted, value in overrides.items():
+        node = data
+        *parents, last = dotted.split(".")
+        for part in parents:
+            node = node[part]
+        node[last] = value
+    with open(path, "w") as fh:
+        yaml.dump(data, fh)
+    return path
+
+
 def copy_repository(dest: Path, params_overrides: dict | None = None) -> Path:
     """Copy the working tree (tracked and untracked-but-not-ignored files) into a fresh git repo.
 
@@ -125,18 +147,7 @@ def copy_repository(dest: Path, params_overrides: dict | None = None) -> Path:
             shutil.copy2(src, dest / name)
     (dest / ".dvc" / "tmp").mkdir(parents=True, exist_ok=True)
     if params_overrides:
-        from ruamel.yaml import YAML
-
-        yaml = YAML()
-        params = yaml.load((dest / "params.yaml").read_text())
-        for dotted, value in params_overrides.items():
-            node = params
-            *parents, last = dotted.split(".")
-            for part in parents:
-                node = node[part]
-            node[last] = value
-        with open(dest / "params.yaml", "w") as fh:
-            yaml.dump(params, fh)
+        write_params(dest / "params.yaml", params_overrides, source=dest / "params.yaml")
     run(["git", "init", "-q", "-b", "main"], dest)
     run(["dvc", "remote", "modify", "--local", "local", "url", str(dest.parent / "remote")], dest)
     run(["git", "add", "-A"], dest)

@@ -27,9 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from ruamel.yaml import YAML
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import write_params
 
 # ----------------------------------------------------------------------------- fixtures
 
@@ -68,18 +67,8 @@ class Ctx:
         return self.tmp / "out" / name
 
 
-def write_params(ctx: Ctx) -> Path:
-    yaml = YAML()
-    data = yaml.load((REPO_ROOT / "params.yaml").read_text())
-    for dotted, value in ctx.overrides.items():
-        node = data
-        *parents, last = dotted.split(".")
-        for part in parents:
-            node = node[part]
-        node[last] = value
-    path = ctx.tmp / "params.yaml"
-    with open(path, "w") as fh:
-        yaml.dump(data, fh)
+def write_ctx_params(ctx: Ctx) -> Path:
+    path = write_params(ctx.tmp / "params.yaml", ctx.overrides)
     if ctx.raw_params:
         path.write_text(ctx.raw_params(path.read_text()))
     return path
@@ -608,7 +597,7 @@ def test_stage_rejects_bad_input_cleanly(stage: str, argv_builder, bad_input_wri
     main = importlib.import_module(f"stages.{stage}").main
     ctx = Ctx(tmp=tmp_path, nltk=nltk_data, tokenizer=tokenizer_dir)
     bad_input_writer(ctx)
-    params = write_params(ctx)
+    params = write_ctx_params(ctx)
     argv, outputs = argv_builder(ctx)
     caplog.set_level(logging.INFO)
     code = main(["--params", str(params), *argv])

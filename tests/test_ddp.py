@@ -20,9 +20,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from ruamel.yaml import YAML
 
-from tests.conftest import REPO_ROOT, dvc_env
+from tests.conftest import REPO_ROOT, dvc_env, write_params
 
 pytestmark = pytest.mark.slow
 
@@ -40,20 +39,6 @@ TINY = {
     "weighted.training.eval_steps": 12,
     "weighted.training.warmup_ratio": 0.0,
 }
-
-
-def write_params(path: Path, overrides: dict) -> Path:
-    yaml = YAML()
-    data = yaml.load((REPO_ROOT / "params.yaml").read_text())
-    for dotted, value in overrides.items():
-        node = data
-        *parents, last = dotted.split(".")
-        for part in parents:
-            node = node[part]
-        node[last] = value
-    with open(path, "w") as fh:
-        yaml.dump(data, fh)
-    return path
 
 
 @pytest.fixture(scope="module")

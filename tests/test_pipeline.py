@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import copy_repository, run
+from tests.conftest import copy_repository, run, write_params
 
 pytestmark = pytest.mark.slow
 
@@ -111,10 +111,7 @@ def test_transfer_stages_exist_only_for_listed_levels(pipeline: Path) -> None:
     from ruamel.yaml import YAML
 
     def transfer_stages(levels: list[str]) -> list[str]:
-        params = YAML().load((pipeline / "params.yaml").read_text())
-        params["ilm"]["transfer"]["levels"] = levels
-        with open(pipeline / "params.yaml", "w") as fh:
-            YAML().dump(params, fh)
+        write_params(pipeline / "params.yaml", {"ilm.transfer.levels": levels}, source=pipeline / "params.yaml")
         names = run(["dvc", "stage", "list", "--name-only"], pipeline).stdout.split()
         return sorted(n for n in names if "transfer" in n)
 

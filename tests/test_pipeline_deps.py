@@ -43,12 +43,10 @@ def code_closure(script: Path) -> set[str]:
     return seen
 
 
-def _stages() -> list[tuple[str, dict]]:
-    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-    return [(name, body.get("do", body)) for name, body in stages.items()]
+STAGES = {name: body.get("do", body) for name, body in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"].items()}
 
 
-@pytest.mark.parametrize(("name", "stage"), _stages(), ids=[name for name, _ in _stages()])
+@pytest.mark.parametrize(("name", "stage"), STAGES.items(), ids=list(STAGES))
 def test_stage_lists_the_code_it_runs(name: str, stage: dict) -> None:
     script = re.search(r"\bstages/\w+\.py\b", stage["cmd"])
     assert script, f"{name}: no stages/*.py in its cmd"
