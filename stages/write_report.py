@@ -6,8 +6,9 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from lmlab.artifacts import atomic_write_json, atomic_write_text, read_text_strict, stage_outputs
+from lmlab.artifacts import atomic_write_json, atomic_write_text, stage_outputs
 from lmlab.errors import InputError
+from lmlab.inputs import read_text_strict
 from lmlab.stage import stage_main, stage_parser
 from lmlab.summary import FamilyMetrics, build_summary, render_markdown
 

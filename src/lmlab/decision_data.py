@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lmlab.artifacts import read_jsonl
 from lmlab.errors import InputError
+from lmlab.inputs import read_jsonl
 
 logger = logging.getLogger(__name__)
 

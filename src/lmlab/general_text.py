@@ -19,8 +19,8 @@ from pathlib import Path
 
 from transformers import PreTrainedTokenizerBase
 
-from lmlab.artifacts import read_jsonl
 from lmlab.errors import InputError
+from lmlab.inputs import read_jsonl
 
 logger = logging.getLogger(__name__)
 

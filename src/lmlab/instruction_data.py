@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lmlab.artifacts import read_jsonl
 from lmlab.errors import InputError
 from lmlab.gadget_labels import extract_gadget_type, normalize_gadget_type, strip_class_mentions
+from lmlab.inputs import read_jsonl
 
 logger = logging.getLogger(__name__)
 

@@ -91,7 +91,7 @@ def iter_corpus_texts(path: str | Path, text_fields: Sequence[str] = ("text",), 
 
     ``fields_key`` is the params key of ``text_fields``, named in the error for a missing column.
     """
-    from lmlab.artifacts import read_jsonl, read_text_strict
+    from lmlab.inputs import read_jsonl, read_text_strict
 
     path = Path(path)
     if path.suffix == ".csv":
