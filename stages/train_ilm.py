@@ -15,9 +15,8 @@ from pathlib import Path
 
 from lmlab.artifacts import stage_outputs
 from lmlab.config import load_params, params_to_dict
+from lmlab.splitting import LEVELS
 from lmlab.stage import is_main_process, stage_main, stage_parser
-
-TRANSFER_LEVELS = ("A1", "A2", "B1", "B2", "C1")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,9 +28,9 @@ class TransferParams:
     lr: float | None = None  # None: ilm.train.trainer.lr
 
     def __post_init__(self) -> None:
-        unknown = [level for level in self.levels if level not in TRANSFER_LEVELS]
+        unknown = [level for level in self.levels if level not in LEVELS]
         if unknown or len(set(self.levels)) != len(self.levels):
-            raise ValueError(f"levels: a list of distinct levels among {list(TRANSFER_LEVELS)}, got {list(self.levels)}")
+            raise ValueError(f"levels: a list of distinct levels among {list(LEVELS)}, got {list(self.levels)}")
         if self.max_steps <= 0:
             raise ValueError(f"max_steps: must be positive, got {self.max_steps}")
         if self.lr is not None and not self.lr > 0:

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from lmlab.learner_corpus import COLUMNS, generate_learner_corpus, largest_remainder
-from lmlab.learner_templates import CEFR_MIX, L1_MIX, LEVELS
+from lmlab.learner_templates import CEFR_MIX, L1_MIX
+from lmlab.splitting import LEVELS
 from stages.make_learner_corpus import main
 
 # Errors the generator inserts; correct templates never contain these strings.

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from lmlab import learner_templates as T
+from lmlab.splitting import LEVELS
 
 __all__ = ["SampleParams", "generate_learner_corpus", "largest_remainder", "COLUMNS"]
 
@@ -338,11 +339,11 @@ def generate_learner_corpus(n_documents: int = 36000, seed: int = 0) -> pd.DataF
             rows.extend([(level, l1)] * n)
     rng.shuffle(rows)
     topics = list(T.TOPICS)
-    topic_cum = [_cumulative([T.TOPICS[t]["weights"][li] for t in topics]) for li in range(len(T.LEVELS))]
+    topic_cum = [_cumulative([T.TOPICS[t]["weights"][li] for t in topics]) for li in range(len(LEVELS))]
     seen: set[str] = set()
     records = []
     for i, (level, l1) in enumerate(rows, start=1):
-        li = T.LEVELS.index(level)
+        li = LEVELS.index(level)
         for _ in range(50):
             topic = _weighted(topics, topic_cum[li], rng)
             text = _document(level, l1, topic, rng)

@@ -10,7 +10,7 @@ level-specific noise. ``{slot}`` names a bank below or a persona field (``name``
 
 from __future__ import annotations
 
-LEVELS: tuple[str, ...] = ("A1", "A2", "B1", "B2", "C1")
+# Per-level weight lists below follow the order of `lmlab.splitting.LEVELS` (A1, A2, B1, B2, C1).
 
 # EFCAMDAT's CEFR and L1 mixes (the L1 list sums to 100.3 %; the generator normalises it).
 CEFR_MIX: dict[str, float] = {"A1": 0.47, "A2": 0.30, "B1": 0.16, "B2": 0.056, "C1": 0.014}

@@ -12,7 +12,6 @@ import json
 import logging
 import math
 import os
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -249,17 +248,14 @@ class StrictResumeMixin:
 def rename_legacy_keys(state: dict[str, Any], model: Any) -> dict[str, Any]:
     """Map saved key names the model does not know onto its own, by its registered renamings."""
     from transformers.conversion_mapping import extract_weight_conversions_for_model
-    from transformers.core_model_loading import WeightRenaming
+    from transformers.core_model_loading import WeightRenaming, apply_renamings
 
     expected = set(model.state_dict())
-    rules = [r for r in extract_weight_conversions_for_model(model) or [] if isinstance(r, WeightRenaming)]
+    renamings = [r for r in extract_weight_conversions_for_model(model) or [] if isinstance(r, WeightRenaming)]
     for key in [k for k in state if k not in expected]:
-        for rule in rules:
-            renamed = next((new for src, dst in zip(rule.source_patterns, rule.target_patterns)
-                            if (new := re.sub(src, dst, key)) != key and new in expected), None)
-            if renamed is not None:
-                state[renamed] = state.pop(key)
-                break
+        renamed = apply_renamings(key, renamings)
+        if renamed != key and renamed in expected:
+            state[renamed] = state.pop(key)
     return state
 
 
