@@ -2,13 +2,18 @@
 
 Run from the repository root after a complete `dvc repro`:
 
-    python bench/bench_noop.py [--repeats 7] [--no-floor]
+    python bench/bench_noop.py [--repeats 7] [--no-floor] [--scaling]
 
 Prints the median wall time of each command next to the target. Then, unless `--no-floor`, it
 measures side by side (runs alternated, so machine noise hits both alike) a throw-away copy of the
 repository whose stages declare no `params:` at all (lock re-committed with `dvc commit -f`, nothing
 re-run): the cost of DVC re-parsing `params.yaml` once per parametrised stage, and the floor that
 the same stages cannot go below whatever is done to `params.yaml`.
+
+`--scaling` instead times DVC alone on generated toy pipelines of 1 to 46 trivial stages, each
+with one dependency, one output and one `params:` key from a copy of this repository's
+`params.yaml` (the same file size DVC re-parses per stage), and fits `time = start-up + slope x
+stages`: what any pipeline of this shape costs on this machine, independent of lmlab's code.
 """
 
 from __future__ import annotations
@@ -64,13 +69,50 @@ def _params_free_copy(root: Path, dvc: str, dest: Path) -> int:
     return removed
 
 
+def _toy_pipeline(dest: Path, n_stages: int, params_text: str, dvc: str) -> None:
+    """A git+DVC repo with ``n_stages`` trivial parametrised stages, reproduced once."""
+    dest.mkdir(parents=True)
+    (dest / "params.yaml").write_text(params_text)
+    (dest / "input.txt").write_text("x\n")
+    lines = ["stages:"]
+    for i in range(n_stages):
+        lines += [f"  s{i}:", f"    cmd: cp input.txt out{i}.txt", "    deps: [input.txt]",
+                  "    params: [seed]", f"    outs: [out{i}.txt]"]
+    (dest / "dvc.yaml").write_text("\n".join(lines) + "\n")
+    for cmd in (["git", "init", "-q"], [dvc, "init", "-q"], [dvc, "config", "core.analytics", "false"],
+                [dvc, "repro", "-q"]):
+        subprocess.run(cmd, cwd=dest, check=True, env=ENV, capture_output=True)
+
+
+def scaling(dvc: str, repeats: int) -> None:
+    sizes = (1, 12, 23, 46)
+    with tempfile.TemporaryDirectory(prefix="lmlab-noop-scaling-") as tmp:
+        repos = {n: Path(tmp) / f"toy{n}" for n in sizes}
+        for n, repo in repos.items():
+            _toy_pipeline(repo, n, Path("params.yaml").read_text(), dvc)
+        times: dict[int, list[float]] = {n: [] for n in sizes}
+        for _ in range(repeats):  # alternate the sizes so load spikes hit all of them
+            for n, repo in repos.items():
+                times[n].append(_run(dvc, ["repro"], repo)[0])
+    medians = {n: statistics.median(t) for n, t in times.items()}
+    slope, intercept = statistics.linear_regression(list(medians), list(medians.values()))
+    for n, median in medians.items():
+        print(f"toy pipeline, {n:2d} stages: dvc repro median {median:5.2f} s over {repeats} runs")
+    print(f"fit: {intercept:.2f} s start-up + {slope * 1000:.0f} ms per parametrised stage; "
+          f"{TARGET_S:.0f} s allows at most {max(0, int((TARGET_S - intercept) / slope))} such stages on this machine now")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--no-floor", action="store_true", help="skip the params-free copy")
+    parser.add_argument("--scaling", action="store_true", help="time toy pipelines of 1-46 stages instead")
     args = parser.parse_args()
     root = Path.cwd()
     dvc = str(Path(sys.executable).parent / "dvc")
+    if args.scaling:
+        scaling(dvc, args.repeats)
+        return
     stages = subprocess.run([dvc, "stage", "list", "--name-only"], capture_output=True, text=True, env=ENV).stdout.split()
     print(f"stages in dvc.yaml: {len(stages)}")
     from ruamel.yaml import YAML
