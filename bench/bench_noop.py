@@ -84,12 +84,12 @@ def _toy_pipeline(dest: Path, n_stages: int, params_text: str, dvc: str) -> None
         subprocess.run(cmd, cwd=dest, check=True, env=ENV, capture_output=True)
 
 
-def scaling(dvc: str, repeats: int) -> None:
+def scaling(root: Path, dvc: str, repeats: int) -> None:
     sizes = (1, 12, 23, 46)
     with tempfile.TemporaryDirectory(prefix="lmlab-noop-scaling-") as tmp:
         repos = {n: Path(tmp) / f"toy{n}" for n in sizes}
         for n, repo in repos.items():
-            _toy_pipeline(repo, n, Path("params.yaml").read_text(), dvc)
+            _toy_pipeline(repo, n, (root / "params.yaml").read_text(), dvc)
         times: dict[int, list[float]] = {n: [] for n in sizes}
         for _ in range(repeats):  # alternate the sizes so load spikes hit all of them
             for n, repo in repos.items():
@@ -111,7 +111,7 @@ def main() -> None:
     root = Path.cwd()
     dvc = str(Path(sys.executable).parent / "dvc")
     if args.scaling:
-        scaling(dvc, args.repeats)
+        scaling(root, dvc, args.repeats)
         return
     stages = subprocess.run([dvc, "stage", "list", "--name-only"], capture_output=True, text=True, env=ENV).stdout.split()
     print(f"stages in dvc.yaml: {len(stages)}")
