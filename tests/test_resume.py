@@ -58,16 +58,28 @@ def complete_checkpoints(repo: Path) -> list[Path]:
 
 
 def kill_tree(pid: int) -> None:
-    """SIGKILL ``pid`` and every descendant, as a node failure or an OOM killer would.
+    """SIGKILL ``pid`` and every descendant at once, as a node failure or an OOM killer would.
 
     Killing the process group is not enough: torchrun starts its workers in new sessions
     (``start_new_session=True``), so the trainer would survive its killed launcher and finish
-    the run behind the test's back.
+    the run behind the test's back. Killing one process after the other is not right either: a
+    ``dvc repro`` that sees its command die rewrites ``.dvc/tmp/rwlock`` (non-atomically) before it
+    exits, and a SIGKILL landing mid-write leaves the file empty, which no node failure does. So
+    the tree is frozen top-down first (SIGSTOP: nobody reacts to anybody's death or starts a new
+    child), then killed.
     """
     import psutil
 
-    parent = psutil.Process(pid)
-    procs = [*reversed(parent.children(recursive=True)), parent]
+    procs: list[psutil.Process] = []
+    pending = [psutil.Process(pid)]
+    while pending:  # breadth-first, each process stopped before its children are listed
+        proc = pending.pop(0)
+        try:
+            proc.send_signal(signal.SIGSTOP)
+            procs.append(proc)
+            pending.extend(proc.children())
+        except psutil.NoSuchProcess:
+            pass
     for proc in procs:
         try:
             proc.send_signal(signal.SIGKILL)
@@ -140,6 +152,8 @@ def test_sigkill_then_repro_resumes_and_matches_uninterrupted_run(tmp_path: Path
     killed_step = int(killed_at.name.split("-")[1])
     assert killed_step < MAX_STEPS, "the run finished before it could be killed"
     assert not (crashed / MODEL).exists(), "a killed training run must not leave a final model"
+    rwlock = crashed / ".dvc" / "tmp" / "rwlock"
+    assert isinstance(json.loads(rwlock.read_text()), dict), "the freeze let DVC tear its lock table"
 
     resumed = repro(crashed)
     log = resumed.stdout + resumed.stderr
