@@ -104,6 +104,16 @@ def run(cmd: list[str], cwd: Path, check: bool = True, timeout: float = 900):
     return proc
 
 
+def load_script(name: str) -> Any:
+    """Import ``scripts/<name>.py`` (scripts are not a package) as a module."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def write_params(path: Path, overrides: Mapping[str, Any], source: Path | None = None) -> Path:
     """Write ``source`` (default: the repository's params.yaml) to ``path`` with dotted keys overridden.
 

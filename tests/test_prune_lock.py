@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import textwrap
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("prune_lock", ROOT / "scripts" / "prune_lock.py")
-prune_lock = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(prune_lock)
+from tests.conftest import REPO_ROOT, load_script
+
+prune_lock = load_script("prune_lock")
 
 DVC_YAML = """\
 stages:
@@ -61,4 +59,4 @@ def test_prunes_only_stages_missing_from_dvc_yaml(repo: Path, capsys: pytest.Cap
 
 def test_committed_lock_has_no_stale_entries() -> None:
     """Stale entries slow every no-op `dvc repro` (the lock is parsed twice) and mislead readers."""
-    assert prune_lock.main(["--root", str(ROOT), "--check"]) == 0, "run `python scripts/prune_lock.py`"
+    assert prune_lock.main(["--root", str(REPO_ROOT), "--check"]) == 0, "run `python scripts/prune_lock.py`"

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import dvc_env
+from tests.conftest import REPO_ROOT, load_script, run
 
-ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("repair_rwlock", ROOT / "scripts" / "repair_rwlock.py")
-repair_rwlock = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(repair_rwlock)
+repair_rwlock = load_script("repair_rwlock")
 
 DVC_YAML = """\
 stages:
@@ -25,18 +20,13 @@ stages:
 """
 
 
-def dvc(repo: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["dvc", *args], cwd=repo, env=dvc_env(), capture_output=True, text=True, timeout=120)
-
-
 @pytest.fixture
 def toy_repo(tmp_path: Path) -> Path:
-    env = dvc_env()
-    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True, env=env)
-    subprocess.run(["dvc", "init", "-q"], cwd=tmp_path, check=True, env=env)
+    run(["git", "init", "-q"], tmp_path)
+    run(["dvc", "init", "-q"], tmp_path)
     (tmp_path / "dvc.yaml").write_text(DVC_YAML)
-    subprocess.run(["git", "add", "-A"], cwd=tmp_path, check=True, env=env)
-    subprocess.run(["git", "commit", "-qm", "toy"], cwd=tmp_path, check=True, env=env)
+    run(["git", "add", "-A"], tmp_path)
+    run(["git", "commit", "-qm", "toy"], tmp_path)
     return tmp_path
 
 
@@ -45,13 +35,13 @@ def test_truncated_rwlock_blocks_dvc_until_repaired(toy_repo: Path, content: str
     rwlock = toy_repo / ".dvc" / "tmp" / "rwlock"
     rwlock.parent.mkdir(parents=True, exist_ok=True)
     rwlock.write_text(content)
-    blocked = dvc(toy_repo, "repro")
+    blocked = run(["dvc", "repro"], toy_repo, check=False, timeout=120)
     assert blocked.returncode != 0 and "RWLock-file" in blocked.stderr, blocked.stderr
 
     aside = repair_rwlock.repair_rwlock(toy_repo, pause=0.0)
 
     assert aside == rwlock.with_name("rwlock.corrupt") and aside.read_text() == content
-    done = dvc(toy_repo, "repro")
+    done = run(["dvc", "repro"], toy_repo, check=False, timeout=120)
     assert done.returncode == 0, done.stderr
     assert (toy_repo / "out.txt").read_text().strip() == "made"
     assert json.loads(rwlock.read_text()) is not None  # DVC started a new, valid table
@@ -102,15 +92,14 @@ def test_lab_repro_after_a_torn_rwlock_just_runs(toy_repo: Path) -> None:
     venv = Path(sys.prefix)
     if not (venv / ".lmlab-installed").exists():
         pytest.skip("tests run outside the .venv that scripts/lab manages")
-    shutil.copytree(ROOT / "scripts", toy_repo / "scripts")
-    shutil.copy(ROOT / "pyproject.toml", toy_repo / "pyproject.toml")
+    shutil.copytree(REPO_ROOT / "scripts", toy_repo / "scripts")
+    shutil.copy(REPO_ROOT / "pyproject.toml", toy_repo / "pyproject.toml")
     (toy_repo / ".venv").symlink_to(venv, target_is_directory=True)
     rwlock = toy_repo / ".dvc" / "tmp" / "rwlock"
     rwlock.parent.mkdir(parents=True, exist_ok=True)
     rwlock.write_text("")
 
-    proc = subprocess.run([str(toy_repo / "scripts" / "lab"), "repro"], cwd=toy_repo, env=dvc_env(),
-                          capture_output=True, text=True, timeout=300)
+    proc = run([str(toy_repo / "scripts" / "lab"), "repro"], toy_repo, check=False, timeout=300)
 
     assert proc.returncode == 0, proc.stderr
     assert "a DVC process was killed while writing it" in proc.stderr
