@@ -3,7 +3,7 @@
 Both sides decode the same prompts greedily with the same model, so their outputs are
 checked to be identical token for token. The reference side (``ilm/infer.py`` style) runs
 one sample at a time and a full forward pass over the whole sequence for every new token;
-the batched side is :func:`lmlab.infill.generate_infills` (length-sorted left-padded
+the batched side is :func:`lmlab.ilm.infill.generate_infills` (length-sorted left-padded
 batches, one prompt pass, then one token per step with ``past_key_values``).
 
 Model: a GPT-2 built from config (default 4 layers, d=256, 4 heads) with a 2048-token BPE
@@ -27,10 +27,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import torch  # noqa: E402
 
-from lmlab.ilm_format import ILM_SPECIAL_TOKENS, mask_document  # noqa: E402
-from lmlab.infill import generate_infills, generate_reference  # noqa: E402
-from lmlab.infill_eval import mask_text  # noqa: E402
-from lmlab.learner_corpus import generate_learner_corpus  # noqa: E402
+from lmlab.ilm.format import ILM_SPECIAL_TOKENS, mask_document  # noqa: E402
+from lmlab.ilm.infill import generate_infills, generate_reference  # noqa: E402
+from lmlab.ilm.infill_eval import mask_text  # noqa: E402
+from lmlab.ilm.corpus import generate_learner_corpus  # noqa: E402
 from lmlab.modeling import ModelSpec, build_model, count_parameters  # noqa: E402
 from lmlab.tokenization import add_special_tokens, train_bpe_tokenizer  # noqa: E402
 

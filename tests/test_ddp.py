@@ -1,6 +1,6 @@
 """One training stage under ``torchrun`` with 2 CPU processes (gloo) against 1 process.
 
-The cheapest training stage, ``wl_train`` (stages/train_weighted.py, a 1-layer GPT-2), is
+The cheapest training stage, ``wl_train`` (stages/wl_train.py, a 1-layer GPT-2), is
 launched exactly as dvc.yaml does (``torchrun --standalone --nproc_per_node=N``) on a tiny
 data set built in-process by the family's own stages. The 2-process run gets half the
 per-device batch, so both runs see the same 16 examples per optimiser step (accelerate shards
@@ -44,7 +44,7 @@ TINY = {
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Decision sample, training sets and tokenizer of the weighted family, from its own stages."""
-    from stages import make_decision_sample, make_weighted_data, train_tokenizer
+    from stages import wl_sample as make_decision_sample, make_weighted_data, train_tokenizer
 
     root = tmp_path_factory.mktemp("ddp_inputs")
     params = write_params(root / "params.yaml", TINY)

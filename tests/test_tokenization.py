@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from lmlab.errors import InputError
-from lmlab.ilm_format import ILM_SPECIAL_TOKENS
+from lmlab.ilm.format import ILM_SPECIAL_TOKENS
 from lmlab.tokenization import add_special_tokens, iter_corpus_texts, prepare_tokenizer, train_bpe_tokenizer
 
 

@@ -3,7 +3,7 @@
 The instruction JSONL, the decisions JSONL, the LM text and the texts tokenizers are trained on
 go through these readers, so a bad byte or a bad row is reported as one
 :class:`~lmlab.errors.InputError` naming the file, line and column and how to fix it (the corpus
-CSV has its own streaming reader, :mod:`lmlab.splitting`). Stages that read inputs list this
+CSV has its own streaming reader, :mod:`lmlab.ilm.splitting`). Stages that read inputs list this
 module as a dependency in ``dvc.yaml``: a change to how inputs are read re-runs them.
 """
 

@@ -1,0 +1,243 @@
+"""The Ensemble report: per-example records and a summary from n models' outputs on the test split.
+
+Pure functions of (gold rows, predictions by model): field extraction, canonical labels,
+lenient/strict format checks, full agreement (canonical and upstream-legacy), pairwise
+agreement with Cohen's kappa, Fleiss' kappa (n > 2), per-model and majority-vote accuracy
+(ties reported), accuracy on the agreed vs the disagreed subset, ROUGE-1/ROUGE-L
+(``rouge-score``, target first) on whole outputs and on the explanation field, the
+copy-from-instruction baseline, and the flat metrics file of the pipeline contract.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from rouge_score import rouge_scorer
+
+from lmlab.ensemble.agreement import (
+    cohen_kappa,
+    fleiss_kappa,
+    fleiss_table,
+    full_agreement,
+    majority_vote,
+    pairwise_agreement,
+)
+from lmlab.ensemble.labels import (
+    CANONICAL,
+    extract_fields,
+    find_class_in_text,
+    format_ok_lenient,
+    format_ok_strict,
+    normalize_gadget_type,
+    normalize_legacy,
+)
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["parse_prediction", "build_records", "summarize", "rouge_means", "contract_metrics",
+           "plot_agreement_matrix", "plot_class_accuracy"]
+
+
+def _mean(values: Sequence[float]) -> float:
+    return float(sum(values) / len(values)) if values else 0.0
+
+
+def parse_prediction(output: str, gold_class: str, fuzzy_threshold: float = 0.75) -> dict[str, Any]:
+    """Fields, canonical label, legacy label and format checks of one model output."""
+    fields = extract_fields(output)
+    label = normalize_gadget_type(fields["gadget_type"], fuzzy_threshold)
+    return {
+        "output": output,
+        "gadget_type_raw": fields["gadget_type"],
+        "gadget_type": label,
+        "gadget_type_legacy": normalize_legacy(fields["gadget_type"]),
+        "location": fields["location"],
+        "explanation": fields["explanation"],
+        "format_lenient": format_ok_lenient(output),
+        "format_strict": format_ok_strict(output),
+        "correct": label is not None and label == gold_class,
+    }
+
+
+def build_records(
+    gold_rows: Sequence[Mapping[str, Any]],
+    predictions: Mapping[str, Sequence[str]],
+    priority: Sequence[str],
+    fuzzy_threshold: float = 0.75,
+) -> list[dict[str, Any]]:
+    """One record per test example: gold, every model's parsed prediction, agreement and vote."""
+    models = list(predictions)
+    order = [models.index(m) for m in priority if m in models] + [i for i, m in enumerate(models) if m not in priority]
+    records = []
+    for i, row in enumerate(gold_rows):
+        gold = row.get("gold_class") or normalize_gadget_type(extract_fields(row["output"])["gadget_type"])
+        preds = {m: parse_prediction(predictions[m][i], gold, fuzzy_threshold) for m in models}
+        labels = [preds[m]["gadget_type"] for m in models]
+        legacy = [preds[m]["gadget_type_legacy"] for m in models]
+        vote = majority_vote(labels, order)
+        original = row.get("instruction_original", row["instruction"])
+        records.append({
+            "row_id": row.get("row_id", i),
+            "instruction": row["instruction"],
+            "input": row["input"],
+            "gold_output": row["output"],
+            "gold_class": gold,
+            "predictions": preds,
+            "full_agreement": full_agreement(labels),
+            "legacy_agreement": bool(legacy[0]) and len(set(legacy)) == 1,
+            "vote": {"label": vote.label, "status": vote.status, "winners": list(vote.winners),
+                     "tiebreak_label": vote.tiebreak_label},
+            "majority_correct": vote.label is not None and vote.label == gold,
+            "tiebreak_correct": (vote.label or vote.tiebreak_label) == gold,
+            "copy_baseline": find_class_in_text(original),
+            "copy_baseline_stripped": find_class_in_text(row["instruction"]),
+        })
+    return records
+
+
+def rouge_means(golds: Sequence[str], preds: Sequence[str]) -> dict[str, float]:
+    """Mean ROUGE-1 / ROUGE-L F1 (Porter stemming); ``score(target, prediction)`` order."""
+    scorer = rouge_scorer.RougeScorer(["rouge1", "rougeL"], use_stemmer=True)
+    scores = [scorer.score(target=g or "", prediction=p or "") for g, p in zip(golds, preds)]
+    return {
+        "rouge1": _mean([s["rouge1"].fmeasure for s in scores]),
+        "rougeL": _mean([s["rougeL"].fmeasure for s in scores]),
+    }
+
+
+def summarize(records: Sequence[Mapping[str, Any]], models: Sequence[str]) -> dict[str, Any]:
+    """Summary statistics of the records (see the module docstring)."""
+    n = len(records)
+    labels = {m: [r["predictions"][m]["gadget_type"] for r in records] for m in models}
+    agreed = [r for r in records if r["full_agreement"]]
+    disagreed = [r for r in records if not r["full_agreement"]]
+    statuses = Counter(r["vote"]["status"] for r in records)
+    summary: dict[str, Any] = {
+        "n": n,
+        "models": list(models),
+        "agreement_rate": _mean([r["full_agreement"] for r in records]),
+        "legacy_agreement_rate": _mean([r["legacy_agreement"] for r in records]),
+        "pairwise": pairwise_agreement(labels),
+        "accuracy": {m: _mean([r["predictions"][m]["correct"] for r in records]) for m in models},
+        "valid_rate": {m: _mean([labels[m][i] is not None for i in range(n)]) for m in models},
+        "format_accuracy": {m: _mean([r["predictions"][m]["format_lenient"] for r in records]) for m in models},
+        "format_accuracy_strict": {m: _mean([r["predictions"][m]["format_strict"] for r in records]) for m in models},
+        "majority": {
+            "accuracy": _mean([r["majority_correct"] for r in records]),
+            "accuracy_with_tiebreak": _mean([r["tiebreak_correct"] for r in records]),
+            "tie_rate": statuses.get("tie", 0) / n if n else 0.0,
+            "no_valid_rate": statuses.get("no_valid", 0) / n if n else 0.0,
+            "status_counts": dict(sorted(statuses.items())),
+        },
+        "agreed": {"n": len(agreed), "accuracy": _mean([r["majority_correct"] for r in agreed])},
+        "disagreed": {
+            "n": len(disagreed),
+            "accuracy": {m: _mean([r["predictions"][m]["correct"] for r in disagreed]) for m in models},
+        },
+        "copy_baseline": {
+            "accuracy_original_instruction": _mean([r["copy_baseline"] == r["gold_class"] for r in records]),
+            "accuracy_prompt_instruction": _mean([r["copy_baseline_stripped"] == r["gold_class"] for r in records]),
+        },
+        "majority_class_baseline": Counter(r["gold_class"] for r in records).most_common(1)[0][1] / n if n else 0.0,
+        "per_class_accuracy": {
+            m: {c: _mean([r["predictions"][m]["correct"] for r in records if r["gold_class"] == c])
+                for c in CANONICAL if any(r["gold_class"] == c for r in records)}
+            for m in models
+        },
+        "rouge": {},
+    }
+    if len(models) > 2:
+        summary["fleiss_kappa"] = fleiss_kappa(fleiss_table([labels[m] for m in models])[0])
+    for m in models:
+        whole = rouge_means([r["gold_output"] for r in records], [r["predictions"][m]["output"] for r in records])
+        gold_expl = [extract_fields(r["gold_output"])["explanation"] or "" for r in records]
+        expl = rouge_means(gold_expl, [r["predictions"][m]["explanation"] or "" for r in records])
+        summary["rouge"][m] = {**whole, "rouge1_explanation": expl["rouge1"], "rougeL_explanation": expl["rougeL"]}
+    gold_labels = [r["gold_class"] for r in records]
+    summary["cohen_kappa_vs_gold"] = {m: cohen_kappa(labels[m], gold_labels) for m in models} if n else {}
+    return summary
+
+
+def contract_metrics(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """``reports/metrics/ensemble.json``: the contract keys plus a few flat extras."""
+    models = summary["models"]
+    out: dict[str, Any] = {
+        "n": summary["n"],
+        "agreement_rate": summary["agreement_rate"],
+        "format_accuracy": dict(summary["format_accuracy"]),
+        "rouge1": {m: summary["rouge"][m]["rouge1"] for m in models},
+        "rougeL": {m: summary["rouge"][m]["rougeL"] for m in models},
+        "format_accuracy_strict": dict(summary["format_accuracy_strict"]),
+        "accuracy": dict(summary["accuracy"]),
+        "rougeL_explanation": {m: summary["rouge"][m]["rougeL_explanation"] for m in models},
+        "majority_accuracy": summary["majority"]["accuracy"],
+        "tie_rate": summary["majority"]["tie_rate"],
+        "agreed_accuracy": summary["agreed"]["accuracy"],
+        "cohen_kappa": {pair: v["cohen_kappa"] for pair, v in summary["pairwise"].items()},
+        "copy_baseline_accuracy": summary["copy_baseline"]["accuracy_original_instruction"],
+        "copy_baseline_prompt_accuracy": summary["copy_baseline"]["accuracy_prompt_instruction"],
+    }
+    if "fleiss_kappa" in summary:
+        out["fleiss_kappa"] = summary["fleiss_kappa"]
+    if "judge" in summary:
+        out["judge_full_rate"] = summary["judge"]["rates"]["FULL"]
+    return out
+
+
+def plot_agreement_matrix(labels: Mapping[str, Sequence[str | None]], path: str | Path) -> None:
+    """Heatmap of pairwise raw agreement (diagonal = valid-label rate)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from lmlab.artifacts import atomic_path
+
+    models = list(labels)
+    n = len(models)
+    mat = [[_mean([x is not None and x == y for x, y in zip(labels[a], labels[b])]) for b in models] for a in models]
+    fig, ax = plt.subplots(figsize=(2.2 + 1.1 * n, 1.8 + 1.0 * n))
+    im = ax.imshow(mat, vmin=0, vmax=1, cmap="viridis")
+    ax.set_xticks(range(n), models, rotation=30, ha="right")
+    ax.set_yticks(range(n), models)
+    for i in range(n):
+        for j in range(n):
+            ax.text(j, i, f"{mat[i][j]:.2f}", ha="center", va="center", color="w" if mat[i][j] < 0.6 else "k")
+    ax.set_title("Ensemble: pairwise label agreement")
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100, metadata={"Software": None})
+    plt.close(fig)
+
+
+def plot_class_accuracy(per_class: Mapping[str, Mapping[str, float]], path: str | Path) -> None:
+    """Grouped bars: accuracy per gold class for every model."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from lmlab.artifacts import atomic_path
+
+    models = list(per_class)
+    classes = [c for c in CANONICAL if any(c in per_class[m] for m in models)]
+    width = 0.8 / max(1, len(models))
+    fig, ax = plt.subplots(figsize=(10, 4))
+    for k, m in enumerate(models):
+        xs = [i + k * width for i in range(len(classes))]
+        ax.bar(xs, [per_class[m].get(c, 0.0) for c in classes], width=width, label=m)
+    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(classes))], [c.lower() for c in classes],
+                  rotation=25, ha="right")
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("accuracy")
+    ax.set_title("Ensemble: accuracy by gold gadget class")
+    ax.legend()
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100, metadata={"Software": None})
+    plt.close(fig)

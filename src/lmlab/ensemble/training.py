@@ -1,0 +1,176 @@
+"""Supervised fine-tuning on (prompt, output) pairs for seq2seq and causal models.
+
+Both kinds see the same prompt (:data:`lmlab.ensemble.data.PROMPT_TEMPLATE`).
+
+* seq2seq: source = prompt, labels = output + EOS, trained with ``Seq2SeqTrainer`` and
+  ``DataCollatorForSeq2Seq`` (labels padded with -100).
+* causal: input = prompt + " " + output + EOS; labels are -100 on every prompt token and
+  on padding, so the loss is on the answer only (the upstream trained on the prompt too and
+  appended no EOS, so its model never learnt to stop).
+
+Training goes through the HF Trainer (DDP under torchrun, DVCLive via
+:class:`lmlab.training.LiveMetricsCallback`, resume from the persisted checkpoint dir).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import (
+    DataCollatorForSeq2Seq,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    Seq2SeqTrainingArguments,
+    Trainer,
+)
+
+from lmlab.config import params_to_dict
+from lmlab.device import Runtime, limit_cpu_threads
+from lmlab.ensemble.data import format_prompt
+from lmlab.modeling import ModelSpec, build_model, model_kind
+from lmlab.training import (
+    LiveMetricsCallback,
+    ResumableSeq2SeqTrainer,
+    ResumableTrainer,
+    TrainingParams,
+    checkpoint_to_resume,
+    make_training_arguments,
+    run_fingerprint,
+)
+
+logger = logging.getLogger(__name__)
+
+IGNORE_INDEX = -100
+
+__all__ = [
+    "IGNORE_INDEX",
+    "SftModelParams",
+    "encode_prompt",
+    "encode_causal_example",
+    "encode_seq2seq_example",
+    "CausalSFTCollator",
+    "train_instruction_model",
+]
+
+
+@dataclass(frozen=True)
+class SftModelParams:
+    """One entry of ``ensemble.models``: the base model, its training and sequence lengths."""
+
+    model: ModelSpec = field(default_factory=ModelSpec)
+    training: TrainingParams = field(default_factory=TrainingParams)
+    max_source_length: int = 192
+    max_target_length: int = 96
+    cpu_threads: int = 0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("max_source_length", "max_target_length"):
+            if getattr(self, name) < 8:
+                raise ValueError(f"{name}: must be >= 8, got {getattr(self, name)}")
+        if self.cpu_threads < 0:
+            raise ValueError(f"cpu_threads: must be >= 0 (0 = torch default), got {self.cpu_threads}")
+
+    @property
+    def kind(self) -> str:
+        return model_kind(self.model.name)
+
+
+def encode_prompt(tokenizer: PreTrainedTokenizerBase, instruction: str, excerpt: str, max_length: int) -> list[int]:
+    """Token ids of the prompt, truncated to ``max_length`` (head kept) without special tokens."""
+    ids = tokenizer(format_prompt(instruction, excerpt), add_special_tokens=False)["input_ids"]
+    return list(ids[:max_length])
+
+
+def _target_ids(tokenizer: PreTrainedTokenizerBase, text: str, max_length: int) -> list[int]:
+    ids = list(tokenizer(text, add_special_tokens=False)["input_ids"])[: max_length - 1]
+    return ids + [tokenizer.eos_token_id]
+
+
+def encode_causal_example(
+    tokenizer: PreTrainedTokenizerBase, row: dict[str, Any], max_source: int, max_target: int
+) -> dict[str, list[int]]:
+    """``input_ids`` = prompt + " output" + EOS; ``labels`` = -100 on the prompt, the ids elsewhere."""
+    prompt = encode_prompt(tokenizer, row["instruction"], row["input"], max_source)
+    target = _target_ids(tokenizer, " " + row["output"].strip(), max_target)
+    return {
+        "input_ids": prompt + target,
+        "attention_mask": [1] * (len(prompt) + len(target)),
+        "labels": [IGNORE_INDEX] * len(prompt) + target,
+    }
+
+
+def encode_seq2seq_example(
+    tokenizer: PreTrainedTokenizerBase, row: dict[str, Any], max_source: int, max_target: int
+) -> dict[str, list[int]]:
+    """Encoder input = prompt + EOS, labels = output + EOS."""
+    prompt = encode_prompt(tokenizer, row["instruction"], row["input"], max_source - 1) + [tokenizer.eos_token_id]
+    return {
+        "input_ids": prompt,
+        "attention_mask": [1] * len(prompt),
+        "labels": _target_ids(tokenizer, row["output"].strip(), max_target),
+    }
+
+
+@dataclass
+class CausalSFTCollator:
+    """Right-pad ``input_ids`` with the pad id, ``labels`` with -100, and build the attention mask."""
+
+    pad_token_id: int
+
+    def __call__(self, features: Sequence[dict[str, list[int]]]) -> dict[str, torch.Tensor]:
+        width = max(len(f["input_ids"]) for f in features)
+        batch: dict[str, list[list[int]]] = {"input_ids": [], "attention_mask": [], "labels": []}
+        for f in features:
+            pad = width - len(f["input_ids"])
+            batch["input_ids"].append(list(f["input_ids"]) + [self.pad_token_id] * pad)
+            batch["attention_mask"].append(list(f["attention_mask"]) + [0] * pad)
+            batch["labels"].append(list(f["labels"]) + [IGNORE_INDEX] * pad)
+        return {k: torch.tensor(v, dtype=torch.long) for k, v in batch.items()}
+
+
+def train_instruction_model(
+    params: SftModelParams,
+    train_rows: Sequence[dict[str, Any]],
+    valid_rows: Sequence[dict[str, Any]],
+    tokenizer: PreTrainedTokenizerBase,
+    runtime: Runtime,
+    checkpoint_dir: str | Path,
+    live_dir: str | Path,
+) -> tuple[PreTrainedModel, dict[str, Any]]:
+    """Fine-tune ``params.model`` on the rows; returns the model and a small training summary."""
+    kind = params.kind
+    limit_cpu_threads(params.cpu_threads, runtime)
+    model = build_model(params.model, tokenizer, seed=params.seed)
+    encode = encode_seq2seq_example if kind == "seq2seq" else encode_causal_example
+    train = [encode(tokenizer, r, params.max_source_length, params.max_target_length) for r in train_rows]
+    valid = [encode(tokenizer, r, params.max_source_length, params.max_target_length) for r in valid_rows]
+    if kind == "seq2seq":
+        collator: Any = DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=IGNORE_INDEX)
+        trainer_cls: type[Trainer] = ResumableSeq2SeqTrainer
+        args_cls: Any = Seq2SeqTrainingArguments
+    else:
+        collator = CausalSFTCollator(tokenizer.pad_token_id)
+        trainer_cls, args_cls = ResumableTrainer, None
+    extra = {"cls": args_cls} if args_cls else {}
+    args = make_training_arguments(
+        params.training, checkpoint_dir, params.seed, runtime, do_eval=bool(valid),
+        remove_unused_columns=False, ddp_find_unused_parameters=False, **extra,
+    )
+    resume = checkpoint_to_resume(checkpoint_dir, run_fingerprint(params_to_dict(params)), args)
+    trainer = trainer_cls(
+        model=model, args=args, train_dataset=train, eval_dataset=valid or None, data_collator=collator,
+        processing_class=tokenizer, callbacks=[LiveMetricsCallback(live_dir, resume=resume is not None)],
+    )
+    logger.info("training %s (%s) on %d rows, %d validation rows", params.model.name, kind, len(train), len(valid))
+    result = trainer.train(resume_from_checkpoint=resume)
+    metrics: dict[str, Any] = {"train_loss": float(result.training_loss), "global_step": int(result.global_step)}
+    evals = [h["eval_loss"] for h in trainer.state.log_history if "eval_loss" in h]
+    if evals:
+        metrics["eval_loss"] = float(evals[-1])
+    return trainer.model, metrics

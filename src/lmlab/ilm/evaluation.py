@@ -1,0 +1,239 @@
+"""The ILM perplexity matrix: every model on every level's test set, and the specialisation gain.
+
+For each (model, test level) we sum per-token NLL and token counts per test *document* (over its
+masked examples) for the three target kinds of :mod:`lmlab.ilm.sequences`: ``context``, ``infill``
+and ``infill_textonly``. Perplexity is ``exp(total NLL / total tokens)`` over the level's documents;
+``infill_textonly`` (answer text without ``<|endofinfill|>``) is the paper's figure and our primary
+metric. Keeping the per-document sums lets :func:`specialization_gains` bootstrap over documents,
+paired between the specialised and the general model (same documents in every resample):
+
+    gain(level) = (ppl_general(level) - ppl_specialized(level)) / ppl_general(level)
+
+positive when the specialised model is better.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from lmlab.statistics import bootstrap_ci, ratio_of_sums
+from lmlab.device import select_runtime
+from lmlab.ilm.sequences import LOSS_KINDS, IlmCollator, IlmTokens, build_dataset, per_example_sums, token_nll
+from lmlab.logs import progress_disabled
+from lmlab.modeling import load_model
+from lmlab.tokenization import load_tokenizer
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["EvalParams", "load_ilm_model", "document_sums", "summarize_documents", "evaluate_matrix",
+           "specialization_gains", "metrics_from_results", "GENERAL"]
+
+GENERAL = "all"
+
+
+@dataclass(frozen=True)
+class EvalParams:
+    """``ilm.eval``: how much of each test set to score, batching, and the bootstrap."""
+
+    max_documents: int | None = 120
+    max_examples_per_document: int | None = 2
+    max_length: int = 704
+    batch_size: int = 32
+    bootstrap_resamples: int = 2000
+    confidence: float = 0.95
+    device: str = "auto"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("max_documents", "max_examples_per_document"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"{name}: must be positive or null, got {value}")
+        if self.batch_size <= 0 or self.max_length < 8:
+            raise ValueError(f"batch_size: must be positive (and max_length >= 8), got {self.batch_size}")
+        if self.bootstrap_resamples < 100:
+            raise ValueError(f"bootstrap_resamples: must be >= 100, got {self.bootstrap_resamples}")
+        if not 0 < self.confidence < 1:
+            raise ValueError(f"confidence: must be in (0, 1), got {self.confidence}")
+
+
+def load_ilm_model(model_dir: str | Path, device: torch.device | str = "cpu"):
+    """``(model, tokenizer, IlmTokens)`` from a saved ILM dir; a clear error if it lacks the token map."""
+    tokenizer = load_tokenizer(model_dir)
+    tokens = IlmTokens.from_model_dir(model_dir, tokenizer)
+    model = load_model(model_dir, "causal").to(device)
+    model.eval()
+    return model, tokenizer, tokens
+
+
+@torch.no_grad()
+def document_sums(model, dataset, n_documents: int, pad_id: int, batch_size: int, desc: str = "score") -> np.ndarray:
+    """``[n_documents, 6]`` per-document (NLL sum, count) for each of ``LOSS_KINDS``.
+
+    Examples are batched by length (dynamic padding, attention mask) to avoid scoring padding.
+    """
+    device = next(model.parameters()).device
+    order = np.argsort(np.asarray(dataset["length"]), kind="stable")
+    collate = IlmCollator(pad_id)
+    sums = np.zeros((n_documents, 2 * len(LOSS_KINDS)), dtype=np.float64)
+    for start in tqdm(range(0, len(order), batch_size), desc=desc, disable=progress_disabled(), leave=False):
+        rows = [dataset[int(i)] for i in order[start : start + batch_size]]
+        batch = {k: v.to(device) for k, v in collate(rows).items()}
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        per_example = per_example_sums(*token_nll(logits, batch["input_ids"], batch["target_types"]))
+        np.add.at(sums, [r["doc_index"] for r in rows], per_example.double().cpu().numpy())
+    return sums
+
+
+def summarize_documents(sums: np.ndarray) -> dict[str, float]:
+    """Count-weighted losses, perplexities and token counts from per-document sums."""
+    total = sums.sum(axis=0)
+    out: dict[str, float] = {"documents": int(sums.shape[0])}
+    for i, kind in enumerate(LOSS_KINDS):
+        nll, count = float(total[2 * i]), float(total[2 * i + 1])
+        loss = nll / count if count else float("nan")
+        out[f"{kind}_loss"] = loss
+        out[f"{kind}_ppl"] = math.exp(loss) if count else float("nan")
+        out[f"{kind}_count"] = int(count)
+    return out
+
+
+def _vocab_key(tokenizer) -> str:
+    return hashlib.sha256(repr(sorted(tokenizer.get_vocab().items())).encode()).hexdigest()
+
+
+def evaluate_matrix(models: Mapping[str, str | Path], tests: Mapping[str, Sequence[Any]], params: EvalParams
+                    ) -> dict[str, dict[str, dict[str, Any]]]:
+    """Score every model on every test set: ``{model: {level: {summary..., "doc_sums": array}}}``.
+
+    Test sets are encoded once per distinct tokenizer and capped by ``max_documents`` and
+    ``max_examples_per_document`` (the first ones in pickle order, which is deterministic).
+    """
+    runtime = select_runtime(params.device, "fp32")
+    encoded: dict[tuple[str, str], Any] = {}
+    results: dict[str, dict[str, dict[str, Any]]] = {}
+    for name, model_dir in models.items():
+        model, tokenizer, tokens = load_ilm_model(model_dir, runtime.device)
+        key = _vocab_key(tokenizer)
+        results[name] = {}
+        for level, masked in tests.items():
+            n_docs = min(len(masked), params.max_documents or len(masked))
+            if (key, level) not in encoded:
+                encoded[(key, level)] = build_dataset(
+                    masked, tokenizer, tokens, params.max_length, max_documents=n_docs,
+                    max_examples_per_document=params.max_examples_per_document, desc=f"encode ILM test {level}")
+            dataset = encoded[(key, level)]
+            sums = document_sums(model, dataset, n_docs, tokenizer.pad_token_id, params.batch_size,
+                                 desc=f"{name} on {level}")
+            summary = summarize_documents(sums)
+            summary.update(examples=len(dataset), truncated=int(sum(dataset["truncated"])),
+                           split_boundary=int(sum(dataset["split_boundary"])), doc_sums=sums)
+            results[name][level] = summary
+            logger.info("%s on %s: infill_textonly ppl %.2f (%d tokens), infill %.3f, context %.3f", name, level,
+                        summary["infill_textonly_ppl"], summary["infill_textonly_count"], summary["infill_loss"],
+                        summary["context_loss"])
+        del model
+    return results
+
+
+def _textonly_ppl(nll: np.ndarray, count: np.ndarray) -> np.ndarray:
+    return np.exp(ratio_of_sums(nll, count))
+
+
+def specialization_gains(results: Mapping[str, Mapping[str, Mapping[str, Any]]], levels: Sequence[str],
+                         params: EvalParams, general: str = GENERAL) -> dict[str, dict[str, float]]:
+    """Gain of each specialised (and ``transfer-<level>``) model over the general one on its level.
+
+    The CI is a paired bootstrap over the level's test documents.
+    """
+    col = 2 * LOSS_KINDS.index("infill_textonly")
+    gains: dict[str, dict[str, float]] = {}
+    for level in levels:
+        for name in (level, f"transfer-{level}"):
+            if name not in results or level not in results[name] or general not in results:
+                continue
+            spec, gen = results[name][level]["doc_sums"], results[general][level]["doc_sums"]
+
+            def gain(spec_nll, spec_n, gen_nll, gen_n):
+                ppl_gen = _textonly_ppl(gen_nll, gen_n)
+                return (ppl_gen - _textonly_ppl(spec_nll, spec_n)) / ppl_gen
+
+            ci = bootstrap_ci([spec[:, col], spec[:, col + 1], gen[:, col], gen[:, col + 1]], gain, paired=True,
+                              n_resamples=params.bootstrap_resamples, confidence=params.confidence, seed=params.seed)
+            gains[name] = ci.as_dict()
+            logger.info("specialization gain %s on %s: %.4f [%.4f, %.4f]", name, level, ci.estimate, ci.low, ci.high)
+    return gains
+
+
+def metrics_from_results(results: Mapping[str, Mapping[str, Mapping[str, Any]]],
+                         gains: Mapping[str, Mapping[str, float]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(metrics, report)``: the contract keys of ``reports/metrics/ilm.json`` and the full report."""
+    metrics: dict[str, Any] = {
+        "ppl": {m: {lvl: r["infill_textonly_ppl"] for lvl, r in by_level.items()} for m, by_level in results.items()},
+        "specialization_gain": {name: g["estimate"] for name, g in gains.items()},
+        "specialization_gain_ci": {name: {"low": g["low"], "high": g["high"]} for name, g in gains.items()},
+    }
+    report = {
+        "primary_metric": "infill_textonly perplexity = exp(mean NLL over answer-text tokens)",
+        "results": {m: {lvl: {k: v for k, v in r.items() if k != "doc_sums"} for lvl, r in by_level.items()}
+                    for m, by_level in results.items()},
+        "specialization_gain": dict(gains),
+    }
+    return metrics, report
+
+
+def plot_matrix(metrics: Mapping[str, Any], levels: Sequence[str], heatmap_path: str | Path,
+                gain_path: str | Path) -> None:
+    """The model x level perplexity heatmap and the gain bar chart with CI whiskers (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from lmlab.artifacts import atomic_path
+
+    models = list(metrics["ppl"])
+    grid = np.array([[metrics["ppl"][m].get(lvl, np.nan) for lvl in levels] for m in models], dtype=float)
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * len(levels) + 2), 0.5 * len(models) + 1.8))
+    image = ax.imshow(np.log(grid), cmap="viridis_r", aspect="auto")
+    ax.set_xticks(range(len(levels)), levels)
+    ax.set_yticks(range(len(models)), models)
+    ax.set_xlabel("test level")
+    ax.set_ylabel("model")
+    for i in range(len(models)):
+        for j in range(len(levels)):
+            light = image.norm(np.log(grid[i, j])) < 0.5  # viridis_r: low perplexity = light yellow cell
+            ax.text(j, i, f"{grid[i, j]:.1f}", ha="center", va="center", fontsize=8, color="black" if light else "white")
+    fig.colorbar(image, ax=ax, label="log infill_textonly perplexity")
+    ax.set_title("ILM infill (text-only) perplexity\nmodel x test level")
+    fig.tight_layout()
+    with atomic_path(heatmap_path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+
+    gains, cis = metrics["specialization_gain"], metrics["specialization_gain_ci"]
+    names = list(gains)
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.9 * len(names) + 1.5), 3.5))
+    values = np.array([gains[n] for n in names], dtype=float)
+    err = np.array([[values[i] - cis[n]["low"], cis[n]["high"] - values[i]] for i, n in enumerate(names)],
+                   dtype=float).reshape(-1, 2).T
+    colors = ["tab:orange" if n.startswith("transfer-") else "tab:blue" for n in names]
+    ax.bar(range(len(names)), 100 * values, yerr=100 * np.nan_to_num(err), color=colors, capsize=4)
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_xticks(range(len(names)), names)
+    ax.set_ylabel("gain over general model (%)")
+    ax.set_title("Specialisation gain in infill perplexity\n(95% paired bootstrap CI)")
+    fig.tight_layout()
+    with atomic_path(gain_path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)

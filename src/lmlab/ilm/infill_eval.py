@@ -1,0 +1,292 @@
+"""Infill evaluation: mask test texts, let each model fill them, score by model and CEFR level.
+
+This is the lab's original ``ilm_eval.py`` as a library call. Steps:
+
+1. Read a CSV with a text and a CEFR column (``id`` optional); keep up to ``limit`` texts
+   per CEFR level (a seeded sample per level, kept in file order; 0 = all), so that rare
+   levels get as many items as frequent ones, and cut each text to ``max_chars`` characters
+   at the last whitespace before the limit.
+2. Mask each text ``samples_per_text`` times with an RNG seeded by ``(seed, text id,
+   sample)`` (so a text's masks do not depend on which other texts are selected):
+
+   - ``human-tokens``: ``n_masks`` distinct whole words (regex ``\\w+(?:['’-]\\w+)*``),
+     chosen uniformly, each a WORD span (adjacent words may both be masked);
+   - ``random``: ``n_masks`` n-gram spans of 1..``max_ngram`` words (uniform length),
+     placed uniformly with at least one unmasked word between two spans; 1-word spans are
+     WORD spans, longer ones NGRAM spans (covering the text between their first and last
+     word).
+
+   A text with too few words for the requested masks is skipped and counted
+   (``skipped.too_few_words``); a sample identical to an earlier sample of the same text is
+   dropped and counted (``skipped.duplicate_sample``).
+3. Every model fills every (text, sample) item; every span is scored with
+   :mod:`lmlab.ilm.infill_metrics` (micro average over spans, per CEFR level and overall).
+
+Outputs (see :func:`write_outputs`): a report shaped like the original's output
+(``config``, ``results.overall``, ``results.by_cefr``), the flat metrics file
+``<model>.<level>.{top1_accuracy,...,n}`` (level ``all`` = overall), and one JSONL line
+per (model, item) with the context, the original and the predicted spans.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from lmlab.errors import InputError
+from lmlab.ilm.format import MaskType, Span, mask_document
+from lmlab.ilm.infill_metrics import aggregate, span_scores
+from lmlab.ilm.infillers import InfillOptions, make_infiller, parse_spec
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["InfillEvalParams", "EvalText", "EvalItem", "read_eval_texts", "mask_text", "build_items",
+           "run_infill_eval", "write_outputs"]
+
+WORD_RE = re.compile(r"\w+(?:['’-]\w+)*")
+
+
+@dataclass(frozen=True)
+class InfillEvalParams:
+    """``ilm.infill_eval`` in params.yaml (and the ``lmlab infill-eval`` options)."""
+
+    test_csv: str
+    models: dict[str, str] = field(default_factory=dict)
+    text_column: str = "text"
+    cefr_column: str = "cefr"
+    id_column: str = "id"
+    masking: Literal["human-tokens", "random"] = "human-tokens"
+    n_masks: int = 1
+    samples_per_text: int = 1
+    max_ngram: int = 3
+    max_chars: int = 600
+    limit: int = 30
+    decoding: Literal["greedy", "nucleus"] = "greedy"
+    top_p: float = 0.95
+    max_new_tokens: int = 48
+    batch_size: int = 32
+    device: str = "auto"
+    threads: int = 0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("n_masks", "samples_per_text", "max_ngram", "max_chars", "max_new_tokens", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
+        if self.threads < 0:
+            raise ValueError(f"threads: must be >= 0 (0 = torch's default), got {self.threads}")
+        if self.limit < 0:
+            raise ValueError(f"limit: must be >= 0 (0 = all texts), got {self.limit}")
+        if not 0.0 < self.top_p <= 1.0:
+            raise ValueError(f"top_p: must be in (0, 1], got {self.top_p}")
+        if not self.models:
+            raise ValueError("models: name at least one model spec (e.g. all: ilm:models/ilm/all)")
+        for name, spec in self.models.items():
+            try:
+                parse_spec(spec)
+            except InputError as exc:
+                raise ValueError(f"models: {name}: {exc.what}") from exc
+
+
+@dataclass(frozen=True)
+class EvalText:
+    text_id: str
+    cefr: str
+    text: str
+
+
+@dataclass(frozen=True)
+class EvalItem:
+    text_id: str
+    cefr: str
+    sample: int
+    doc: str
+    spans: tuple[Span, ...]
+
+    @property
+    def answers(self) -> list[str]:
+        return [self.doc[o:o + n] for _, o, n in self.spans]
+
+
+def read_eval_texts(path: str | Path, text_column: str = "text", cefr_column: str = "cefr",
+                    id_column: str = "id") -> list[EvalText]:
+    """Rows of the evaluation CSV (empty texts dropped); clear errors for missing columns or no rows."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("the evaluation CSV does not exist.", path=path, hint="run the ILM split stage first.")
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        if isinstance(exc, UnicodeDecodeError):
+            from lmlab.ilm.splitting import check_encoding
+
+            try:
+                check_encoding(path, "utf-8")  # finds the bad byte's line and column
+            except InputError as bad:
+                raise InputError(bad.what, path=path, line=bad.line, column=bad.column,
+                                 hint="re-encode the CSV as UTF-8.") from exc
+        raise InputError(f"cannot read the CSV ({exc.__class__.__name__}: {exc}).", path=path) from exc
+    missing = [c for c in (text_column, cefr_column) if c not in frame.columns]
+    if missing:
+        raise InputError(f"column(s) {missing} not found (columns: {list(frame.columns)}).", path=path,
+                         key="text_column/cefr_column", hint="name the CSV's text and CEFR columns.")
+    ids = frame[id_column] if id_column in frame.columns else [str(i) for i in range(len(frame))]
+    texts = [EvalText(str(i), c.strip(), t) for i, c, t in zip(ids, frame[cefr_column], frame[text_column])
+             if t.strip()]
+    if not texts:
+        raise InputError("the evaluation CSV has no non-empty text (empty test split).", path=path,
+                         hint="check the split stage's output or point test_csv at another file.")
+    return texts
+
+
+def _truncate(text: str, max_chars: int) -> str:
+    text = text.strip()
+    if len(text) <= max_chars:
+        return text
+    cut = text.rfind(" ", 0, max_chars + 1)
+    return text[: cut if cut > 0 else max_chars].rstrip()
+
+
+def mask_text(text: str, masking: str, n_masks: int, max_ngram: int, rng: random.Random) -> tuple[Span, ...] | None:
+    """Spans for one sample, left to right, or None when the text has too few words."""
+    words = [(m.start(), m.end()) for m in WORD_RE.finditer(text)]
+    if masking == "human-tokens":
+        if len(words) < n_masks:
+            return None
+        chosen = sorted(rng.sample(range(len(words)), n_masks))
+        return tuple((int(MaskType.WORD), words[i][0], words[i][1] - words[i][0]) for i in chosen)
+    lengths = [rng.randint(1, max_ngram) for _ in range(n_masks)]
+    if sum(lengths) + n_masks - 1 > len(words):
+        lengths = [1] * n_masks
+    free = len(words) - sum(lengths) - (n_masks - 1)
+    if free < 0:
+        return None
+    bars = sorted(rng.sample(range(free + n_masks), n_masks))
+    gaps = [bars[0]] + [bars[i] - bars[i - 1] - 1 for i in range(1, n_masks)]
+    spans, cursor = [], 0
+    for i, (gap, length) in enumerate(zip(gaps, lengths)):
+        start = cursor + gap + (1 if i else 0)
+        first, last = words[start], words[start + length - 1]
+        kind = MaskType.WORD if length == 1 else MaskType.NGRAM
+        spans.append((int(kind), first[0], last[1] - first[0]))
+        cursor = start + length
+    return tuple(spans)
+
+
+def build_items(texts: Sequence[EvalText], params: InfillEvalParams) -> tuple[list[EvalItem], dict[str, int]]:
+    """Select, truncate and mask the texts; return the items and the counts of what was skipped."""
+    by_level: dict[str, list[int]] = {}
+    for index, text in enumerate(texts):
+        by_level.setdefault(text.cefr, []).append(index)
+    keep: list[int] = []
+    for level in sorted(by_level):
+        indices = by_level[level]
+        if params.limit and len(indices) > params.limit:
+            indices = random.Random(f"{params.seed}:{level}").sample(indices, params.limit)
+        keep.extend(indices)
+    selected = [texts[i] for i in sorted(keep)]
+    counts: Counter[str] = Counter(texts_selected=len(selected))
+    items: list[EvalItem] = []
+    for text in selected:
+        doc = _truncate(text.text, params.max_chars)
+        counts["truncated_texts"] += doc != text.text.strip()
+        seen: set[tuple[Span, ...]] = set()
+        for sample in range(params.samples_per_text):
+            rng = random.Random(f"{params.seed}:{text.text_id}:{sample}")
+            spans = mask_text(doc, params.masking, params.n_masks, params.max_ngram, rng)
+            if spans is None:
+                counts["too_few_words"] += 1
+                break
+            if spans in seen:
+                counts["duplicate_sample"] += 1
+                continue
+            seen.add(spans)
+            items.append(EvalItem(text.text_id, text.cefr, sample, doc, spans))
+    if counts["too_few_words"]:
+        logger.warning("skipped %d text(s) with fewer words than %d mask(s)", counts["too_few_words"], params.n_masks)
+    counts["items"] = len(items)
+    return items, dict(counts)
+
+
+def _score(items: Sequence[EvalItem], predictions: Sequence[Sequence[str]]) -> tuple[dict, dict]:
+    by_level: dict[str, list] = {}
+    for item, preds in zip(items, predictions):
+        scores = [span_scores(p, a) for p, a in zip(preds, item.answers)]
+        by_level.setdefault(item.cefr, []).extend(scores)
+    overall = aggregate(s for level in by_level.values() for s in level)
+    return overall, {level: aggregate(by_level[level]) for level in sorted(by_level)}
+
+
+def run_infill_eval(params: InfillEvalParams) -> dict[str, Any]:
+    """Evaluate every model of ``params.models``; return the report (see :func:`write_outputs`).
+
+    ``params.threads > 0`` sets torch's intra-op thread count for the process: small models
+    decode several times faster single-threaded on a busy CPU than with spinning OpenMP threads.
+    """
+    if params.threads:
+        from lmlab.device import limit_cpu_threads
+
+        limit_cpu_threads(params.threads)
+    texts = read_eval_texts(params.test_csv, params.text_column, params.cefr_column, params.id_column)
+    items, counts = build_items(texts, params)
+    if not items:
+        raise InputError(f"no text has enough words for {params.n_masks} mask(s) ({counts}).",
+                         path=params.test_csv, key="n_masks", hint="lower n_masks or raise max_chars.")
+    options = InfillOptions(decoding=params.decoding, top_p=params.top_p, seed=params.seed,
+                            max_new_tokens=params.max_new_tokens, batch_size=params.batch_size, device=params.device)
+    overall, by_cefr, diagnostics, rows = {}, {}, {}, []
+    pairs = [(item.doc, item.spans) for item in items]
+    for name, spec in params.models.items():
+        infiller = make_infiller(spec, options)
+        start = time.perf_counter()
+        predictions = infiller.infill(pairs)
+        seconds = time.perf_counter() - start
+        logger.info("%s (%s): %d items in %.2f s (%.1f items/s)", name, spec, len(items), seconds,
+                    len(items) / max(seconds, 1e-9))
+        overall[name], by_cefr[name] = _score(items, predictions)
+        empty = sum(1 for preds in predictions for p in preds if not p.strip())
+        diagnostics[name] = {"empty_predictions": empty}
+        if empty:
+            logger.warning("%s: %d of %d predicted spans are empty (no answer before max_new_tokens, or an "
+                           "empty answer)", name, empty, overall[name]["n"])
+        for item, preds in zip(items, predictions):
+            rows.append({"model": name, "id": item.text_id, "cefr": item.cefr, "sample": item.sample,
+                         "context": mask_document(item.doc, item.spans)[0], "spans": [list(s) for s in item.spans],
+                         "answers": item.answers, "predictions": list(preds)})
+    from lmlab.config import params_to_dict
+
+    config = {**params_to_dict(params), "counts": counts}
+    return {"config": config, "results": {"overall": overall, "by_cefr": by_cefr}, "diagnostics": diagnostics,
+            "predictions": rows}
+
+
+def metrics_view(report: Mapping[str, Any]) -> dict[str, dict[str, dict[str, float | int]]]:
+    """``<model>.<level>.<metric>`` with level ``all`` = overall (the pipeline contract)."""
+    results = report["results"]
+    return {model: {**results["by_cefr"][model], "all": results["overall"][model]} for model in results["overall"]}
+
+
+def write_outputs(report: Mapping[str, Any], out_json: str | Path, metrics_json: str | Path,
+                  predictions_jsonl: str | Path) -> None:
+    """Write the report (without predictions), the contract metrics and the predictions, atomically.
+
+    The report's ``diagnostics`` (empty predicted spans per model: the model wrote no answer
+    before ``max_new_tokens``, or an empty one) stay out of the contract metrics.
+    """
+    import json
+
+    from lmlab.artifacts import atomic_write_json, atomic_write_text
+
+    atomic_write_json(out_json, {key: report[key] for key in ("config", "results", "diagnostics") if key in report})
+    atomic_write_json(metrics_json, metrics_view(report))
+    atomic_write_text(predictions_jsonl, "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n"
+                                                 for r in report["predictions"]))

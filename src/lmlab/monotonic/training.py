@@ -1,0 +1,181 @@
+"""Causal-LM training of the monotonic family: base pre-training and per-arm recovery training.
+
+Protocol: a base LM is (pre)trained on the general text (skipped for real checkpoints such as
+Pythia); the **baseline** arm continues training those weights unconstrained, the **monotonic** arm
+constrains a copy (:func:`lmlab.monotonic.constraint.make_monotonic`) and recovery-trains it. Both arms see the
+same packed blocks in the same order (same seed and data); only their optimisation settings
+differ (the upstream's higher learning rate and longer warm-up for the monotone model are params).
+Training goes through HF ``Trainer`` (DDP under torchrun, resumable from a persisted checkpoint dir).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from datasets import Dataset
+from transformers import PreTrainedModel, PreTrainedTokenizerBase, default_data_collator
+
+from lmlab.artifacts import atomic_write_json
+from lmlab.config import params_to_dict
+from lmlab.device import select_runtime
+from lmlab.errors import InputError
+from lmlab.modeling import ModelSpec, build_model, load_model
+from lmlab.monotonic.constraint import (
+    MARKER_FILE,
+    MonotonicParams,
+    constrained_modules,
+    make_monotonic,
+    min_constrained_weight,
+    strip_parametrizations,
+)
+from lmlab.stage import is_main_process
+from lmlab.tokenization import load_tokenizer
+from lmlab.training import (
+    LiveMetricsCallback,
+    ResumableTrainer,
+    TrainingParams,
+    checkpoint_to_resume,
+    make_training_arguments,
+    run_fingerprint,
+    save_model_dir,
+)
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["PretrainParams", "ArmParams", "pack_texts", "train_causal_lm", "run_pretrain", "run_arm"]
+
+
+@dataclass(frozen=True)
+class PretrainParams:
+    """``monotonic.pretrain``: train the tiny base LM first (disable for pretrained checkpoints)."""
+
+    enabled: bool = True
+    training: TrainingParams = field(default_factory=TrainingParams)
+
+
+@dataclass(frozen=True)
+class ArmParams:
+    """``monotonic.arms.<arm>``: whether the arm is constrained, and its optimisation settings."""
+
+    constrained: bool = False
+    training: TrainingParams = field(default_factory=TrainingParams)
+
+
+def pack_texts(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], block_size: int) -> list[list[int]]:
+    """Concatenate ``text <eos>`` token streams and cut them into full blocks of ``block_size`` ids."""
+    if block_size < 2:
+        raise InputError(f"block_size must be >= 2, got {block_size}.", key="monotonic.block_size")
+    stream: list[int] = []
+    for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]:
+        stream.extend(ids + [tokenizer.eos_token_id])
+    blocks = [stream[i:i + block_size] for i in range(0, len(stream) - block_size + 1, block_size)]
+    if not blocks:
+        raise InputError(f"the texts hold {len(stream)} tokens, fewer than one block of {block_size}.",
+                         key="monotonic.data.text", hint="use a larger corpus or a smaller block_size.")
+    return blocks
+
+
+def _dataset(blocks: list[list[int]]) -> Dataset:
+    return Dataset.from_dict({"input_ids": blocks, "attention_mask": [[1] * len(b) for b in blocks],
+                              "labels": blocks})
+
+
+def train_causal_lm(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    train_texts: Sequence[str],
+    valid_texts: Sequence[str],
+    training: TrainingParams,
+    block_size: int,
+    seed: int,
+    checkpoint_dir: str | Path,
+    live_dir: str | Path,
+) -> dict[str, float]:
+    """Train ``model`` in place on packed blocks of ``train_texts``; return the final eval metrics."""
+    train_blocks = pack_texts(tokenizer, train_texts, block_size)
+    valid_blocks = pack_texts(tokenizer, valid_texts, block_size)
+    logger.info("training on %d blocks of %d tokens (%d validation blocks), %d steps of %d",
+                len(train_blocks), block_size, len(valid_blocks), training.max_steps, training.batch_size)
+    checkpoint_dir = Path(checkpoint_dir)
+    fingerprint = run_fingerprint([params_to_dict(training), block_size, seed, train_blocks[:4], len(train_blocks),
+                                   type(model).__name__])
+    runtime = select_runtime(training.device, training.precision)
+    args = make_training_arguments(training, checkpoint_dir, seed, runtime, do_eval=True)
+    resume = checkpoint_to_resume(checkpoint_dir, fingerprint, args)
+    trainer = ResumableTrainer(
+        model=model, args=args, train_dataset=_dataset(train_blocks), eval_dataset=_dataset(valid_blocks),
+        data_collator=default_data_collator, callbacks=[LiveMetricsCallback(live_dir, resume=resume is not None)],
+    )
+    trainer.train(resume_from_checkpoint=resume)
+    metrics = trainer.evaluate()
+    logger.info("final validation loss %.4f", metrics["eval_loss"])
+    # timings (eval_runtime, *_per_second) differ run to run: keep them out of the saved model dir
+    return {k: float(v) for k, v in metrics.items()
+            if isinstance(v, (int, float)) and not k.endswith(("_runtime", "_per_second"))}
+
+
+def run_pretrain(
+    spec: ModelSpec,
+    tokenizer_dir: str | Path,
+    splits: dict[str, list[str]],
+    params: PretrainParams,
+    block_size: int,
+    seed: int,
+    out_dir: str | Path,
+    checkpoint_dir: str | Path,
+    live_dir: str | Path,
+    resolved_params: dict,
+) -> None:
+    """Build the base LM (tiny config or pretrained checkpoint), train it if enabled, save it."""
+    tokenizer = load_tokenizer(tokenizer_dir)
+    model = build_model(spec, tokenizer, seed)
+    metrics: dict[str, float] = {"skipped": 1.0}
+    if params.enabled:
+        metrics = train_causal_lm(model, tokenizer, splits["train"], splits["valid"], params.training, block_size,
+                                  seed, checkpoint_dir, live_dir)
+    else:
+        logger.info("pretraining disabled: the base model %s is used as is", spec.name)
+    if is_main_process():
+        if not params.enabled:
+            atomic_write_json(Path(live_dir) / "metrics.json", {"skipped": True})
+        save_model_dir(out_dir, model, tokenizer, resolved_params, {"train_metrics.json": metrics})
+
+
+def run_arm(
+    pretrained_dir: str | Path,
+    arm: ArmParams,
+    constraint: MonotonicParams,
+    splits: dict[str, list[str]],
+    block_size: int,
+    seed: int,
+    out_dir: str | Path,
+    checkpoint_dir: str | Path,
+    live_dir: str | Path,
+    resolved_params: dict,
+) -> None:
+    """Recovery-train one arm from the pretrained base; the monotonic arm is constrained first.
+
+    The saved monotone model has plain (baked, non-negative) weights and a ``monotonic.json``
+    marker; the baseline copy is checked to carry no parametrization.
+    """
+    tokenizer = load_tokenizer(pretrained_dir)
+    model = load_model(pretrained_dir)
+    summary = make_monotonic(model, constraint) if arm.constrained else None
+    if summary is None and constrained_modules(model):
+        raise RuntimeError("the baseline copy unexpectedly carries parametrizations")
+    if summary is not None:
+        summary["min_weight_before_training"] = min_constrained_weight(model)
+    metrics = train_causal_lm(model, tokenizer, splits["train"], splits["valid"], arm.training, block_size, seed,
+                              checkpoint_dir, live_dir)
+    extra: dict = {"train_metrics.json": metrics}
+    if summary is not None:
+        summary["min_weight_after_training"] = min_constrained_weight(model)
+        logger.info("min constrained weight: %.3g before, %.3g after training",
+                    summary["min_weight_before_training"], summary["min_weight_after_training"])
+        strip_parametrizations(model)
+        extra[MARKER_FILE] = summary
+    if is_main_process():
+        save_model_dir(out_dir, model, tokenizer, resolved_params, extra)

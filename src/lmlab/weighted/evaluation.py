@@ -1,0 +1,163 @@
+"""Decisions of a fine-tuned model on the fixed balanced test set, two ways, and their metrics.
+
+* **Scoring** (primary, no parsing): teacher-force the prompt plus the response up to the
+  decision token and take ``p_accept = softmax(logit_accept, logit_reject)[0]`` at that
+  position; predict Accept iff ``p_accept > 0.5``. Gives AUC and the Brier score.
+* **Generation** (upstream-compatible): greedy decoding from the prompt, then
+  ``\\boxed{Accept|Reject}`` parsing with the bare-word fallback; unparseable outputs are
+  counted as unknowns and excluded from the generation metrics.
+
+The two agree whenever the decision token is the greedy argmax among all tokens; their
+agreement rate is reported. Metrics use scikit-learn with Accept as the positive class.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.metrics import (
+    accuracy_score,
+    brier_score_loss,
+    f1_score,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+)
+from tqdm.auto import tqdm
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from lmlab.weighted.data import ACCEPT, REJECT, DecisionExample, parse_decision
+from lmlab.weighted.tokens import EncodedDecision, encode_decisions
+from lmlab.errors import InputError
+from lmlab.logs import progress_disabled
+from lmlab.modeling import load_model
+from lmlab.tokenization import load_tokenizer
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["score_decisions", "generate_decisions", "classification_metrics", "evaluate_decisions",
+           "evaluate_model_dir"]
+
+
+def _batches(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
+    return [items[i: i + size] for i in range(0, len(items), size)]
+
+
+@torch.no_grad()
+def score_decisions(model: PreTrainedModel, rows: Sequence[EncodedDecision], pad_id: int,
+                    batch_size: int = 64) -> np.ndarray:
+    """``p_accept`` per row from the logits at the decision position (right-padded batches)."""
+    model.eval()
+    device = next(model.parameters()).device
+    out: list[float] = []
+    for batch in tqdm(_batches(rows, batch_size), desc="score", disable=progress_disabled()):
+        width = max(len(r.prefix_ids) for r in batch)
+        ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for i, r in enumerate(batch):
+            ids[i, : len(r.prefix_ids)] = torch.tensor(r.prefix_ids)
+            mask[i, : len(r.prefix_ids)] = 1
+        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
+        last = mask.sum(1).to(device) - 1
+        rows_idx = torch.arange(len(batch), device=device)
+        step = logits[rows_idx, last]
+        pair = torch.stack([step[rows_idx, torch.tensor([r.accept_id for r in batch], device=device)],
+                            step[rows_idx, torch.tensor([r.reject_id for r in batch], device=device)]], dim=1)
+        out.extend(torch.softmax(pair, dim=1)[:, 0].tolist())
+    return np.asarray(out, dtype=np.float64)
+
+
+@torch.no_grad()
+def generate_decisions(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, rows: Sequence[EncodedDecision],
+                       batch_size: int = 64, max_new_tokens: int = 8) -> list[str]:
+    """Greedy continuations of the prompts (left-padded batches), decoded without special tokens."""
+    model.eval()
+    device = next(model.parameters()).device
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    limit = getattr(model.config, "max_position_embeddings", None) or 1024
+    room = max(1, limit - max_new_tokens)  # prompts are cut from the left so generation fits the positions
+    texts: list[str] = []
+    for batch in tqdm(_batches(rows, batch_size), desc="generate", disable=progress_disabled()):
+        prompts = [r.prompt_ids[-room:] for r in batch]
+        width = max(len(p) for p in prompts)
+        ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for i, prompt in enumerate(prompts):
+            ids[i, width - len(prompt):] = torch.tensor(prompt)
+            mask[i, width - len(prompt):] = 1
+        gen = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), do_sample=False,
+                             max_new_tokens=max_new_tokens, pad_token_id=pad_id,
+                             eos_token_id=tokenizer.eos_token_id)
+        texts.extend(tokenizer.batch_decode(gen[:, width:], skip_special_tokens=True))
+    return texts
+
+
+def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], p_accept: Sequence[float] | None = None
+                           ) -> dict[str, float]:
+    """Accuracy, precision, recall, F1 (Accept = 1 positive), acceptance rates, AUC and Brier."""
+    y_true = np.asarray(y_true, dtype=int)
+    y_pred = np.asarray(y_pred, dtype=int)
+    metrics = {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "precision": float(precision_score(y_true, y_pred, pos_label=1, zero_division=0)),
+        "recall": float(recall_score(y_true, y_pred, pos_label=1, zero_division=0)),
+        "f1": float(f1_score(y_true, y_pred, pos_label=1, zero_division=0)),
+        "reject_precision": float(precision_score(y_true, y_pred, pos_label=0, zero_division=0)),
+        "reject_recall": float(recall_score(y_true, y_pred, pos_label=0, zero_division=0)),
+        "acceptance_rate": float(y_pred.mean()) if len(y_pred) else 0.0,
+        "gold_acceptance_rate": float(y_true.mean()) if len(y_true) else 0.0,
+        "n": len(y_true),
+    }
+    if p_accept is not None:
+        p = np.asarray(p_accept, dtype=float)
+        metrics["auc"] = float(roc_auc_score(y_true, p)) if len(set(y_true.tolist())) == 2 else float("nan")
+        metrics["brier"] = float(brier_score_loss(y_true, p))
+        metrics["mean_p_accept"] = float(p.mean())
+    return metrics
+
+
+def evaluate_decisions(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, rows: Sequence[EncodedDecision],
+                       batch_size: int = 64, max_new_tokens: int = 8) -> dict[str, Any]:
+    """Scoring metrics (primary), generation metrics (``gen_*``), unknowns and agreement."""
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    y_true = np.asarray([int(r.accept) for r in rows])
+    p_accept = score_decisions(model, rows, pad_id, batch_size)
+    y_score = (p_accept > 0.5).astype(int)
+    metrics: dict[str, Any] = classification_metrics(y_true, y_score, p_accept)
+    texts = generate_decisions(model, tokenizer, rows, batch_size, max_new_tokens)
+    parsed = [parse_decision(t) for t in texts]
+    valid = np.asarray([p is not None for p in parsed])
+    y_gen = np.asarray([int(p == ACCEPT) for p in parsed])
+    gen = classification_metrics(y_true[valid], y_gen[valid]) if valid.any() else {}
+    for key in ("accuracy", "f1", "acceptance_rate"):  # NaN (JSON null) when every generation is unknown
+        metrics[f"gen_{key}"] = gen.get(key, float("nan"))
+    metrics["gen_unknowns"] = int((~valid).sum())
+    metrics["agreement"] = float(np.mean([p == (ACCEPT if s else REJECT) for p, s in zip(parsed, y_score)]))
+    logger.info("accuracy %.3f, acceptance %.3f (gold %.3f), AUC %.3f, gen unknowns %d, agreement %.3f",
+                metrics["accuracy"], metrics["acceptance_rate"], metrics["gold_acceptance_rate"], metrics["auc"],
+                metrics["gen_unknowns"], metrics["agreement"])
+    return {"metrics": metrics, "p_accept": p_accept.tolist(), "generations": texts}
+
+
+def evaluate_model_dir(model_dir: str | Path, examples: Sequence[DecisionExample], batch_size: int = 64,
+                       max_new_tokens: int = 8) -> dict[str, Any]:
+    """Load a saved ``wl_train`` model (weights + its tokenizer) and evaluate it on ``examples``.
+
+    The test rows are encoded with the model's own tokenizer, so any base model works.
+    """
+    model_dir = Path(model_dir)
+    if not (model_dir / "config.json").exists():
+        raise InputError("not a trained model directory (no config.json).", path=model_dir,
+                         hint="run the matching wl_train stage first.")
+    tokenizer = load_tokenizer(model_dir)
+    model = load_model(model_dir, "causal")
+    encoded, _ = encode_decisions(tokenizer, examples, model.config.max_position_embeddings
+                                  if hasattr(model.config, "max_position_embeddings") else 1024)
+    result = evaluate_decisions(model, tokenizer, encoded, batch_size, max_new_tokens)
+    result["ids"] = [e.id for e in examples]
+    return result

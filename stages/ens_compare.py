@@ -1,0 +1,54 @@
+"""DVC stage `ens_compare`: every model of `ensemble.models` on the test split, compared.
+
+Writes the per-example report (`--report`), the contract metrics (`--metrics`) and two plots
+(`--plots-dir`: agreement heatmap, per-class accuracy). Models are read from
+`--models-dir/<key>` for every key of `ensemble.models`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from lmlab.artifacts import atomic_write_json, stage_outputs
+from lmlab.config import load_params, read_params_file, section_of
+from lmlab.ensemble.compare import CompareParams, compare_models
+from lmlab.ensemble.report import contract_metrics, plot_agreement_matrix, plot_class_accuracy
+from lmlab.errors import ParamsError
+from lmlab.ensemble.data import read_instruction_rows
+from lmlab.stage import stage_main, stage_parser
+
+PLOTS = ("ensemble_agreement.png", "ensemble_class_accuracy.png")
+
+
+@stage_main("ens_compare")
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = stage_parser(__doc__)
+    parser.add_argument("--test", type=Path, required=True)
+    parser.add_argument("--train", type=Path, required=True, help="gold rows to calibrate the judge on")
+    parser.add_argument("--models-dir", type=Path, required=True)
+    parser.add_argument("--report", type=Path, required=True)
+    parser.add_argument("--metrics", type=Path, required=True)
+    parser.add_argument("--plots-dir", type=Path, required=True)
+    args = parser.parse_args(argv)
+    params = load_params(CompareParams, args.params, "ensemble.compare")
+    raw = read_params_file(args.params)
+    seed = int(section_of(raw, "seed", args.params))
+    judge = section_of(raw, "ensemble.judge", args.params)
+    if judge not in ("minilm", "none"):
+        raise ParamsError(f"must be 'minilm' or 'none', got {judge!r}.", path=args.params, key="ensemble.judge")
+    names = list(section_of(raw, "ensemble.models", args.params))
+    test_rows, train_rows = read_instruction_rows(args.test), read_instruction_rows(args.train)
+    plots = [args.plots_dir / name for name in PLOTS]
+    with stage_outputs([args.report, args.metrics, *plots]):
+        result = compare_models({n: args.models_dir / n for n in names}, test_rows, train_rows, params, judge, seed)
+        summary = result["summary"]
+        atomic_write_json(args.report, result)
+        atomic_write_json(args.metrics, contract_metrics(summary))
+        labels = {m: [r["predictions"][m]["gadget_type"] for r in result["records"]] for m in summary["models"]}
+        plot_agreement_matrix(labels, plots[0])
+        plot_class_accuracy(summary["per_class_accuracy"], plots[1])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

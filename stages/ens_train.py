@@ -1,0 +1,49 @@
+"""DVC stage `ens_train@<model>`: fine-tune one entry of `ensemble.models` on the train split.
+
+Tiny bases use the family's shared BPE (`--tokenizer`); a hub name or local directory keeps
+its own tokenizer. Works under plain `python` and under `torchrun` (only rank 0 writes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from lmlab.artifacts import stage_outputs
+from lmlab.config import load_params, params_to_dict
+from lmlab.device import seed_everything, select_runtime
+from lmlab.ensemble.data import read_instruction_rows
+from lmlab.ensemble.training import SftModelParams, train_instruction_model
+from lmlab.stage import is_main_process, stage_main, stage_parser
+from lmlab.tokenization import load_tokenizer
+from lmlab.training import save_model_dir
+
+
+@stage_main("ens_train")
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = stage_parser(__doc__)
+    parser.add_argument("--model", required=True, help="key under ensemble.models")
+    parser.add_argument("--train", type=Path, required=True)
+    parser.add_argument("--valid", type=Path, required=True)
+    parser.add_argument("--tokenizer", type=Path, required=True, help="shared BPE dir (tiny bases only)")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--checkpoints", type=Path, required=True)
+    parser.add_argument("--live", type=Path, required=True, help="DVCLive directory")
+    args = parser.parse_args(argv)
+    params = load_params(SftModelParams, args.params, f"ensemble.models.{args.model}", top_level=("seed",))
+    seed_everything(params.seed)
+    runtime = select_runtime(params.training.device, params.training.precision)
+    tokenizer = load_tokenizer(args.tokenizer if params.model.tiny else params.model.name)
+    train_rows, valid_rows = read_instruction_rows(args.train), read_instruction_rows(args.valid)
+    outputs = [args.out, args.live] if is_main_process() else []
+    with stage_outputs(outputs):
+        model, summary = train_instruction_model(
+            params, train_rows, valid_rows, tokenizer, runtime, args.checkpoints, args.live
+        )
+        if is_main_process():
+            info = {"name": args.model, "kind": params.kind, "base": params.model.name, **summary}
+            save_model_dir(args.out, model, tokenizer, params_to_dict(params), {"ensemble_model.json": info})
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

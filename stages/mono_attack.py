@@ -1,0 +1,46 @@
+"""DVC stage `mono_attack`: UAT and HotFlip on both models, the family's aggregate and plot.
+
+UAT triggers are optimised on the valid split and evaluated on the test split (disjoint);
+HotFlip attacks test texts (context flips, target scored). Writes per-example JSONL logs
+(trigger, flips, losses), `reports/metrics/monotonic.json` (contract keys plus both success
+definitions and bootstrap CIs) and the perplexity-vs-robustness plot.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from lmlab.artifacts import atomic_write_json, atomic_write_text, stage_outputs
+from lmlab.config import load_params
+from lmlab.monotonic.corpus import read_split
+from lmlab.monotonic.robustness import AttackParams, plot_robustness, run_attacks
+from lmlab.stage import stage_main, stage_parser
+
+
+@stage_main("mono_attack")
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = stage_parser(__doc__)
+    parser.add_argument("--baseline", type=Path, required=True)
+    parser.add_argument("--monotonic", type=Path, required=True)
+    parser.add_argument("--splits", type=Path, required=True, help="dir with valid.jsonl and test.jsonl")
+    parser.add_argument("--perplexity", type=Path, required=True, help="mono_eval's perplexity JSON")
+    parser.add_argument("--logs", type=Path, required=True, help="dir for uat.jsonl and hotflip.jsonl")
+    parser.add_argument("--metrics", type=Path, required=True)
+    parser.add_argument("--plot", type=Path, required=True)
+    args = parser.parse_args(argv)
+    params = load_params(AttackParams, args.params, "monotonic.attack", top_level=("seed",))
+    outputs = [args.logs / "uat.jsonl", args.logs / "hotflip.jsonl", args.metrics, args.plot]
+    with stage_outputs(outputs):
+        metrics, logs = run_attacks({"baseline": args.baseline, "monotonic": args.monotonic},
+                                    read_split(args.splits / "valid.jsonl"), read_split(args.splits / "test.jsonl"),
+                                    json.loads(args.perplexity.read_text()), params)
+        for name, rows in logs.items():
+            atomic_write_text(args.logs / f"{name}.jsonl", "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
+        atomic_write_json(args.metrics, metrics)
+        plot_robustness(metrics, args.plot)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

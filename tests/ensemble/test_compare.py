@@ -1,0 +1,89 @@
+"""Stage smoke test on tiny models: ens_train (seq2seq + causal, a few steps) then ens_compare."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+PARAMS = """seed: 0
+ensemble:
+  sample:
+    n_rows: 64
+  data:
+    jsonl: {jsonl}
+  tokenizer:
+    vocab_size: 400
+    text_fields: [instruction, input, output]
+  tokenizer_model:
+    name: tiny-gpt2
+    max_positions: 256
+  models:
+{models}
+  compare:
+    max_new_tokens: 12
+    batch_size: 8
+    cpu_threads: 1
+    priority: [s2s]
+  judge: none
+"""
+MODEL = """    {name}:
+      model: {{name: {base}, n_layer: 1, d_model: 32, n_head: 2, d_ff: 64, max_positions: 256}}
+      max_source_length: 96
+      max_target_length: 32
+      cpu_threads: 1
+      training: {{max_steps: 3, batch_size: 4, eval_batch_size: 8, eval_steps: 3, save_steps: 3, logging_steps: 1}}
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    from stages.ens_sample import main as sample_main
+    from stages.ens_split import main as split_main
+    from stages.tokenizer import main as tok_main
+
+    root = tmp_path_factory.mktemp("ens")
+    jsonl = root / "gadgets.jsonl"
+    models = "".join(MODEL.format(name=n, base=b) for n, b in (("s2s", "tiny-t5"), ("gpt", "tiny-gpt2"), ("gpt_b", "tiny-gpt2")))
+    params = root / "params.yaml"
+    params.write_text(PARAMS.format(jsonl=jsonl, models=models))
+    p = ["--params", str(params)]
+    assert sample_main([*p, "--out", str(jsonl)]) == 0
+    assert split_main([*p, "--out-dir", str(root / "split")]) == 0
+    assert tok_main([*p, "--section", "ensemble", "--model-key", "tokenizer_model",
+                     "--corpus", str(root / "split/train.jsonl"), "--out", str(root / "tok")]) == 0
+    return root, params
+
+
+@pytest.mark.slow
+def test_train_and_compare_three_tiny_models(tiny_run):
+    from stages.ens_compare import main as compare_main
+    from stages.ens_train import main as train_main
+
+    root, params = tiny_run
+    for name in ("s2s", "gpt", "gpt_b"):
+        rc = train_main(["--params", str(params), "--model", name, "--train", str(root / "split/train.jsonl"),
+                         "--valid", str(root / "split/valid.jsonl"), "--tokenizer", str(root / "tok"),
+                         "--out", str(root / "models" / name), "--checkpoints", str(root / "ckpt" / name),
+                         "--live", str(root / "live" / name)])
+        assert rc == 0
+        info = json.loads((root / "models" / name / "ensemble_model.json").read_text())
+        assert info["kind"] == ("seq2seq" if name == "s2s" else "causal") and info["global_step"] == 3
+        assert (root / "live" / name / "plots" / "metrics").is_dir()
+    args = ["--params", str(params), "--test", str(root / "split/test.jsonl"), "--train", str(root / "split/train.jsonl"),
+            "--models-dir", str(root / "models"), "--report", str(root / "report.json"),
+            "--metrics", str(root / "metrics.json"), "--plots-dir", str(root / "plots")]
+    assert compare_main(args) == 0
+    metrics = json.loads((root / "metrics.json").read_text())
+    assert {"agreement_rate", "format_accuracy", "rouge1", "rougeL", "n", "fleiss_kappa"} <= set(metrics)
+    assert set(metrics["format_accuracy"]) == {"s2s", "gpt", "gpt_b"}
+    report = json.loads((root / "report.json").read_text())
+    assert len(report["records"]) == metrics["n"] and report["summary"]["priority"][0] == "s2s"
+    assert (root / "plots" / "ensemble_agreement.png").exists()
+
+    # A model listed in params without a trained directory: clear error, no partial outputs.
+    for f in ("report.json", "metrics.json"):
+        (root / f).unlink()
+    (root / "models" / "gpt_b" / "ensemble_model.json").unlink()
+    assert compare_main(args) == 2
+    assert not (root / "report.json").exists() and not (root / "metrics.json").exists()

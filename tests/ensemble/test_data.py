@@ -1,0 +1,100 @@
+"""Stratified split, class stripping, and the ens_sample / ens_split stages (incl. bad input)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from lmlab.ensemble.corpus import SampleParams, generate_gadget_rows
+from lmlab.ensemble.data import format_prompt, prepare_rows, stratified_split
+
+PARAMS = """seed: 0
+ensemble:
+  sample:
+    n_rows: 96
+  data:
+    jsonl: {jsonl}
+    strip_class_from_instruction: {strip}
+    valid_fraction: 0.1
+    test_fraction: 0.2
+"""
+
+
+def _rows(n=200, seed=0):
+    return prepare_rows(generate_gadget_rows(SampleParams(n_rows=n, seed=seed)), strip_class=True)
+
+
+def test_prompt_template():
+    assert format_prompt(" Find gadgets. ", "1.1 Heading\nText.\n") == "Task: Find gadgets.\n\nExcerpt:\n1.1 Heading\nText.\n\nAnswer:"
+
+
+def test_split_is_stratified_disjoint_and_seeded():
+    rows = _rows()
+    splits = stratified_split(rows, 0.1, 0.2, seed=0)
+    ids = {k: [r["row_id"] for r in v] for k, v in splits.items()}
+    assert sum(len(v) for v in ids.values()) == len(rows)
+    assert not (set(ids["train"]) & set(ids["test"])) and not (set(ids["valid"]) & set(ids["test"]))
+    by_class = Counter(r["gold_class"] for r in rows)
+    test_classes = Counter(r["gold_class"] for r in splits["test"])
+    assert set(test_classes) == set(by_class)  # every class is evaluated
+    for label, n in by_class.items():
+        assert abs(test_classes[label] - 0.2 * n) <= 1
+    assert stratified_split(rows, 0.1, 0.2, seed=0) == splits
+    assert stratified_split(rows, 0.1, 0.2, seed=1)["test"] != splits["test"]
+    assert ids["test"] != sorted(ids["test"])  # shuffled, never the first N
+
+
+def test_strip_keeps_original_for_the_baseline():
+    raw = generate_gadget_rows(SampleParams(n_rows=16, seed=0))
+    kept = prepare_rows(raw, strip_class=False)
+    stripped = prepare_rows(raw, strip_class=True)
+    assert all(r["instruction"] == r["instruction_original"] for r in kept)
+    assert all(r["instruction"] != r["instruction_original"] for r in stripped)
+    assert all(r["instruction_original"] == o["instruction"] for r, o in zip(stripped, raw))
+
+
+def _write_params(tmp_path: Path, jsonl: Path, strip: bool = True) -> Path:
+    p = tmp_path / "params.yaml"
+    p.write_text(PARAMS.format(jsonl=jsonl, strip=str(strip).lower()))
+    return p
+
+
+def test_sample_and_split_stages(tmp_path):
+    from stages.ens_sample import main as sample_main
+    from stages.ens_split import main as split_main
+
+    jsonl = tmp_path / "gadgets.jsonl"
+    params = _write_params(tmp_path, jsonl)
+    assert sample_main(["--params", str(params), "--out", str(jsonl)]) == 0
+    first = jsonl.read_bytes()
+    assert sample_main(["--params", str(params), "--out", str(jsonl)]) == 0
+    assert jsonl.read_bytes() == first  # byte-identical
+    out = tmp_path / "split"
+    assert split_main(["--params", str(params), "--out-dir", str(out)]) == 0
+    counts = {n: len((out / f"{n}.jsonl").read_text().splitlines()) for n in ("train", "valid", "test")}
+    assert sum(counts.values()) == 96 and counts["test"] >= 8
+    row = json.loads((out / "test.jsonl").read_text().splitlines()[0])
+    assert {"instruction", "instruction_original", "input", "output", "gold_class", "row_id"} <= set(row)
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ('{"instruction": "a", "input": "b", "output": "gadget_type: RW; location: x; explanation: y"}\nnot json\n',
+     ":2:"),
+    ('{"instruction": "a", "output": "gadget_type: RW; location: x; explanation: y"}\n', "missing field 'input'"),
+    ("", "holds no rows"),
+    ("\n\n", "holds no rows"),
+])
+def test_bad_input_is_a_clear_error_without_outputs(tmp_path, caplog, content, message):
+    from stages.ens_split import main as split_main
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(content)
+    params = _write_params(tmp_path, bad)
+    out = tmp_path / "split"
+    assert split_main(["--params", str(params), "--out-dir", str(out)]) == 2
+    assert not out.exists()
+    text = " ".join(r.getMessage() for r in caplog.records)
+    assert str(bad) in text and message in text

@@ -1,0 +1,133 @@
+"""Batched KV-cached ILM generation: equality with per-sample greedy decoding, stopping, loading."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from tests.ilm.infill_helpers import make_ilm_dir
+
+from lmlab.errors import InputError
+from lmlab.ilm.format import fill_context
+from lmlab.ilm.infill import generate_infills, generate_reference, load_ilm, nucleus_filter, split_answers
+
+CONTEXTS = [
+    "I live in a small<|infill_word|> with my family. My house have three rooms.",
+    "Dear Anna, how<|infill_word|> you? I am fine. Yesterday I go to the<|infill_word|> with my friends.",
+    "My<|infill_word|> is Paulo and I am from<|infill_word|>. I like<|infill_word|> and music.",
+    "The product I bought arrived<|infill_ngram|>.",
+    "In my opinion,<|infill_word|> government should invest in public transport, although it is"
+    "<|infill_word|>. I live in a small house with my family. My house have three rooms. Dear Anna.",
+    "I<|infill_sentence|>",
+]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models: one torch thread avoids OpenMP spinning on this shared CPU (results do not change)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def trained_ilm(tmp_path_factory):
+    return load_ilm(make_ilm_dir(tmp_path_factory.mktemp("ilm") / "trained", train_steps=60), device="cpu")
+
+
+@pytest.fixture(scope="module")
+def random_ilm(tmp_path_factory):
+    return load_ilm(make_ilm_dir(tmp_path_factory.mktemp("ilm") / "random", train_steps=0, seed=3), device="cpu")
+
+
+def _prompts(ilm):
+    encoded = [ilm.encode_context(c) for c in CONTEXTS]
+    return [ids + [ilm.start_id] for ids in encoded], [ilm.count_masks(ids) for ids in encoded]
+
+
+@pytest.fixture(scope="module")
+def reference_runs(trained_ilm):
+    """Prompts, k and the reference-style (per-sample, no cache) greedy generations."""
+    prompts, ks = _prompts(trained_ilm)
+    reference = [generate_reference(trained_ilm.model, p, k, trained_ilm.end_id, 24, trained_ilm.max_positions)
+                 for p, k in zip(prompts, ks)]
+    return prompts, ks, reference
+
+
+@pytest.mark.parametrize(("batch_size", "prefill"), [(1, "rows"), (4, "rows"), (4, "batch"), (32, "batch")])
+def test_batched_equals_per_sample_greedy(trained_ilm, reference_runs, batch_size, prefill):
+    prompts, ks, reference = reference_runs
+    assert sorted(set(ks)) == [1, 2, 3] and len({len(p) for p in prompts}) == len(prompts)
+    batched = generate_infills(trained_ilm.model, prompts, ks, trained_ilm.end_id, trained_ilm.tokenizer.pad_token_id,
+                               max_new_tokens=24, max_positions=trained_ilm.max_positions, batch_size=batch_size,
+                               prefill=prefill)
+    assert batched == reference
+    # the trained model stops rows at their k-th end token, at different lengths
+    stopped = [g for g, k in zip(batched, ks) if g.count(trained_ilm.end_id) == k]
+    assert stopped and all(g[-1] == trained_ilm.end_id for g in stopped)
+    assert len({len(g) for g in batched}) > 1
+
+
+def test_batched_equals_reference_at_length_limits(random_ilm):
+    prompts, ks = _prompts(random_ilm)
+    limit = max(len(p) for p in prompts) + 3  # the longest prompt gets 3 tokens, others up to max_new_tokens
+    reference = [generate_reference(random_ilm.model, p, k, random_ilm.end_id, 10, limit) for p, k in zip(prompts, ks)]
+    for prefill in ("rows", "batch"):
+        batched = generate_infills(random_ilm.model, prompts, ks, random_ilm.end_id, 0, max_new_tokens=10,
+                                   max_positions=limit, batch_size=3, prefill=prefill)
+        assert batched == reference
+    assert [len(g) for g in batched] == [min(10, limit - len(p)) if random_ilm.end_id not in g else len(g)
+                                         for g, p in zip(batched, prompts)]
+
+
+def test_no_mask_or_no_room_generates_nothing(random_ilm):
+    prompt = random_ilm.encode_context("no masks here") + [random_ilm.start_id]
+    out = generate_infills(random_ilm.model, [prompt, prompt], [0, 1], random_ilm.end_id, max_new_tokens=5,
+                           max_positions=len(prompt))
+    assert out == [[], []]
+
+
+def test_split_answers_stops_after_k_and_drops_unterminated_tail():
+    end = 9
+    assert split_answers([1, 2, end, 3, end, 4, end], 2, end) == [[1, 2], [3]]
+    assert split_answers([1, end, 5, 6], 2, end) == [[1]]
+    assert split_answers([end, end], 2, end) == [[], []]
+
+
+def test_infill_fills_context_with_answers(trained_ilm):
+    results = trained_ilm.infill(CONTEXTS[:3], max_new_tokens=24, batch_size=2)
+    for context, (answers, filled) in zip(CONTEXTS, results):
+        assert filled == fill_context(context, answers)
+        assert len(answers) <= trained_ilm.count_masks(trained_ilm.encode_context(context))
+
+
+def test_nucleus_filter_keeps_reference_top_set():
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05], [0.97, 0.01, 0.01, 0.01]]))
+    kept = torch.isfinite(nucleus_filter(logits, 0.9))
+    # row 0: cumsum 0.5, 0.8 < 0.9 -> 2 tokens (the one crossing 0.9 is excluded); row 1: at least one
+    assert kept.tolist() == [[True, True, False, False], [True, False, False, False]]
+
+
+def test_nucleus_sampling_is_seeded(trained_ilm):
+    a = trained_ilm.infill(CONTEXTS, decoding="nucleus", seed=5, max_new_tokens=12)
+    b = trained_ilm.infill(CONTEXTS, decoding="nucleus", seed=5, max_new_tokens=12)
+    assert a == b
+
+
+def test_load_ilm_rejects_dirs_without_the_special_token_map(tmp_path, tiny_model_dir):
+    with pytest.raises(InputError, match="ilm_special_tokens.json"):
+        load_ilm(tiny_model_dir)
+    with pytest.raises(InputError, match="does not exist"):
+        load_ilm(tmp_path / "missing")
+
+
+def test_load_ilm_rejects_a_map_that_disagrees_with_the_tokenizer(tmp_path):
+    out = make_ilm_dir(tmp_path / "ilm")
+    mapping = json.loads((out / "ilm_special_tokens.json").read_text())
+    ids = sorted(mapping)
+    mapping[ids[0]], mapping[ids[1]] = mapping[ids[1]], mapping[ids[0]]
+    (out / "ilm_special_tokens.json").write_text(json.dumps(mapping))
+    with pytest.raises(InputError, match="disagrees"):
+        load_ilm(out)

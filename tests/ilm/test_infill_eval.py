@@ -1,0 +1,157 @@
+"""Infill evaluation: CSV reading, masking, skips, the report, and the ilm_infill_eval stage."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import random
+
+import pytest
+from tests.ilm.infill_helpers import ILM_TEXTS, make_ilm_dir
+
+from lmlab.errors import InputError
+from lmlab.ilm.format import MaskType
+from lmlab.ilm.infill_eval import InfillEvalParams, build_items, mask_text, read_eval_texts, run_infill_eval
+from lmlab.ilm.infill_metrics import METRIC_NAMES
+
+LEVELS = ["A1", "A2", "B1", "B2", "C1"]
+
+
+def _write_csv(path, rows, header="id,cefr,l1,text"):
+    import csv
+
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(header.split(","))
+        writer.writerows(rows)
+    return path
+
+
+@pytest.fixture(scope="module")
+def eval_csv(tmp_path_factory):
+    rows = [[f"t{i}", LEVELS[i % 5], "xx", text] for i, text in enumerate(ILM_TEXTS * 2)] + [["short", "A1", "xx", "Hi"]]
+    return _write_csv(tmp_path_factory.mktemp("csv") / "test.meta.csv", rows)
+
+
+@pytest.fixture(scope="module")
+def ilm_dirs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("models")
+    return {name: make_ilm_dir(root / name, seed=i) for i, name in enumerate(["A1", "all"])}
+
+
+def test_read_eval_texts_errors(tmp_path, eval_csv):
+    assert len(read_eval_texts(eval_csv)) == 11
+    with pytest.raises(InputError, match="not found"):
+        read_eval_texts(_write_csv(tmp_path / "a.csv", [["1", "A1", "hello"]], "id,cefr,body"))
+    with pytest.raises(InputError, match="empty test split"):
+        read_eval_texts(_write_csv(tmp_path / "b.csv", [], "id,cefr,l1,text"))
+    with pytest.raises(InputError, match="does not exist"):
+        read_eval_texts(tmp_path / "missing.csv")
+
+
+def test_human_tokens_masks_whole_words_left_to_right():
+    text = "I don't like well-known cafés, really."
+    spans = mask_text(text, "human-tokens", 3, 3, random.Random(1))
+    words = {"I", "don't", "like", "well-known", "cafés", "really"}
+    assert [text[o:o + n] for _, o, n in spans] and all(text[o:o + n] in words for _, o, n in spans)
+    assert [o for _, o, _ in spans] == sorted(o for _, o, _ in spans)
+    assert {t for t, _, _ in spans} == {int(MaskType.WORD)}
+    assert mask_text("Hi", "human-tokens", 2, 3, random.Random(0)) is None
+
+
+def test_random_masking_spans_are_separated_ngrams():
+    text = " ".join(f"w{i}" for i in range(12))
+    for seed in range(30):
+        spans = mask_text(text, "random", 3, 3, random.Random(seed))
+        assert len(spans) == 3
+        for (_, o1, n1), (_, o2, _) in zip(spans, spans[1:]):
+            assert text[o1 + n1:o2].strip()  # at least one unmasked word between spans
+        for kind, o, n in spans:
+            n_words = len(text[o:o + n].split())
+            assert 1 <= n_words <= 3 and kind == int(MaskType.WORD if n_words == 1 else MaskType.NGRAM)
+    assert mask_text("a b c", "random", 3, 3, random.Random(0)) is None  # needs 3 words + 2 gaps
+
+
+def test_build_items_counts_skips_and_is_seeded(eval_csv):
+    texts = read_eval_texts(eval_csv)
+    params = InfillEvalParams(test_csv=str(eval_csv), models={"x": "ilm:x"}, n_masks=2, samples_per_text=2, limit=0)
+    items, counts = build_items(texts, params)
+    assert counts["too_few_words"] == 1 and counts["texts_selected"] == 11
+    assert counts["items"] == len(items) == 20 - counts.get("duplicate_sample", 0)
+    assert build_items(texts, params)[0] == items
+    limited, counts = build_items(texts, InfillEvalParams(test_csv="x", models={"x": "ilm:x"}, limit=1, max_chars=20))
+    # limit is per CEFR level: one text of each level
+    assert counts["texts_selected"] == 5 and sorted(item.cefr for item in limited) == LEVELS
+    assert all(len(item.doc) <= 20 for item in limited) and counts["truncated_texts"] >= 1
+
+
+def test_params_validation():
+    with pytest.raises(ValueError, match="models"):
+        InfillEvalParams(test_csv="x")
+    with pytest.raises(ValueError, match="models: a: bad model spec"):
+        InfillEvalParams(test_csv="x", models={"a": "foo"})
+    with pytest.raises(ValueError, match="n_masks"):
+        InfillEvalParams(test_csv="x", models={"a": "ilm:x"}, n_masks=0)
+
+
+def test_run_infill_eval_report_shape(eval_csv, ilm_dirs):
+    params = InfillEvalParams(test_csv=str(eval_csv), models={k: f"ilm:{v}" for k, v in ilm_dirs.items()},
+                              max_new_tokens=4, device="cpu", threads=1)
+    report = run_infill_eval(params)
+    assert set(report["results"]["overall"]) == {"A1", "all"}
+    assert set(report["results"]["by_cefr"]["A1"]) == set(LEVELS)
+    assert report["config"]["counts"]["items"] == 11  # 11 texts, 1 word each (even "Hi")
+    for model in ("A1", "all"):
+        assert report["results"]["overall"][model]["n"] == 11
+        assert sum(v["n"] for v in report["results"]["by_cefr"][model].values()) == 11
+    assert len(report["predictions"]) == 2 * report["config"]["counts"]["items"]
+
+
+def _stage_main():
+    spec = importlib.util.spec_from_file_location("ilm_infill_eval", "stages/ilm_infill_eval.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main
+
+
+def _params(tmp_path, csv, models=None):
+    lines = ["seed: 0", "ilm:", "  infill_eval:", f"    test_csv: {csv}", "    max_new_tokens: 4", "    device: cpu",
+             "    threads: 1"]
+    if models:
+        lines += ["    models:"] + [f"      {k}: ilm:{v}" for k, v in models.items()]
+    path = tmp_path / "params.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_stage_smoke_and_contract_keys(tmp_path, eval_csv, ilm_dirs, repo_root, monkeypatch):
+    monkeypatch.chdir(repo_root)
+    main = _stage_main()
+    outs = [tmp_path / "r" / "infill_eval.json", tmp_path / "m" / "ilm_infill.json", tmp_path / "r" / "p.jsonl"]
+    argv = ["--params", str(_params(tmp_path, eval_csv)), *[f"--model={k}=ilm:{v}" for k, v in ilm_dirs.items()],
+            "--out", str(outs[0]), "--metrics", str(outs[1]),
+            "--predictions", str(outs[2])]
+    assert main(argv) == 0
+    metrics = json.loads(outs[1].read_text())
+    assert set(metrics) == {"A1", "all"}
+    for levels in metrics.values():
+        assert set(levels) == {*LEVELS, "all"}
+        for values in levels.values():
+            assert set(values) == {*METRIC_NAMES, "n"}
+    report = json.loads(outs[0].read_text())
+    assert set(report) == {"config", "results", "diagnostics"} and set(report["results"]) == {"overall", "by_cefr"}
+    assert set(report["diagnostics"]["A1"]) == {"empty_predictions"}
+    first = outs[1].read_bytes()
+    assert main(argv) == 0 and outs[1].read_bytes() == first  # deterministic
+
+
+def test_stage_bad_inputs_leave_no_outputs(tmp_path, ilm_dirs, tiny_model_dir, repo_root, monkeypatch):
+    monkeypatch.chdir(repo_root)
+    main = _stage_main()
+    outs = [tmp_path / "e.json", tmp_path / "m.json", tmp_path / "p.jsonl"]
+    flags = ["--out", str(outs[0]), "--metrics", str(outs[1]), "--predictions", str(outs[2])]
+    bad_csv = _write_csv(tmp_path / "bad.csv", [["1", "A1", "a text"]], "id,cefr,body")
+    assert main(["--params", str(_params(tmp_path, bad_csv, ilm_dirs)), *flags]) == 2
+    good_csv = _write_csv(tmp_path / "good.csv", [["1", "A1", "xx", "I like music."]])
+    assert main(["--params", str(_params(tmp_path, good_csv, {"plain": tiny_model_dir})), *flags]) == 2
+    assert not any(p.exists() for p in outs)

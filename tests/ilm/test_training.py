@@ -1,0 +1,134 @@
+"""ILM training: saved model dir, resume after interruption, checkpoint fingerprint, stage smoke tests."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import AutoModelForCausalLM, TrainerCallback
+
+from lmlab.ilm.sequences import SPECIAL_TOKENS_FILE, IlmTokens
+from lmlab.ilm.training import IlmTrainParams, train_ilm
+from lmlab.modeling import ModelSpec
+from lmlab.tokenization import load_tokenizer
+from lmlab.training import TrainingParams
+from tests.ilm.train_helpers import DOCS, ilm_tokenizer, masked_docs, tiny_params
+
+SPEC = ModelSpec("tiny-gpt2", n_layer=1, d_model=32, n_head=2, d_ff=64, max_positions=128)
+
+
+class _Killed(Exception):
+    pass
+
+
+class _KillAfterSave(TrainerCallback):
+    """Simulates a run killed right after the checkpoint of ``step`` was written."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            raise _Killed()
+
+
+def _params(max_steps: int = 6, every: int = 3) -> IlmTrainParams:
+    return IlmTrainParams(
+        max_length=128, max_train_examples=None, max_eval_examples=6, num_samples=1, sample_max_new_tokens=4,
+        trainer=TrainingParams(max_steps=max_steps, batch_size=4, eval_batch_size=8, lr=1e-2, warmup_ratio=0.0,
+                               eval_steps=every, save_steps=every, logging_steps=1, device="cpu"),
+    )
+
+
+def _train(tmp, tok, name, callbacks=(), live=False):
+    return train_ilm(
+        masked_docs(DOCS, 4, seed=0), masked_docs(DOCS[:3], 2, seed=1), tok, SPEC, _params(), 0,
+        checkpoint_dir=tmp / name / "ckpt", live_dir=tmp / name / "live" if live else None,
+        out_dir=tmp / name / "model", resolved_params={"test": 1}, callbacks=callbacks,
+    )
+
+
+@pytest.mark.slow
+def test_resume_after_interruption_gives_the_same_weights(tmp_path):
+    tok = ilm_tokenizer()
+    full = _train(tmp_path, tok, "full")
+    with pytest.raises(_Killed):
+        _train(tmp_path, tok, "resumed", callbacks=[_KillAfterSave(3)])
+    assert (tmp_path / "resumed/ckpt/checkpoint-3").is_dir()
+    assert not (tmp_path / "resumed/model").exists()
+    resumed = _train(tmp_path, tok, "resumed")
+    assert resumed["resumed_from"] == "checkpoint-3" and full["resumed_from"] is None
+    assert resumed["global_step"] == full["global_step"] == 6
+    for rel in ("ckpt/checkpoint-6/model.safetensors", "model/model.safetensors"):
+        a, b = load_file(tmp_path / "full" / rel), load_file(tmp_path / "resumed" / rel)
+        assert a.keys() == b.keys()
+        for key in a:
+            torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
+
+
+@pytest.mark.slow
+def test_saved_model_dir_loads_with_special_token_map(tmp_path):
+    tok = ilm_tokenizer()
+    summary = _train(tmp_path, tok, "run", live=True)
+    out = tmp_path / "run" / "model"
+    model = AutoModelForCausalLM.from_pretrained(out)
+    assert model.get_input_embeddings().num_embeddings == len(tok)
+    loaded_tok = load_tokenizer(out)
+    assert IlmTokens.from_model_dir(out, loaded_tok) == IlmTokens.from_tokenizer(tok)
+    special_map = json.loads((out / "special_tokens_map.json").read_text())
+    assert sorted(special_map["additional_special_tokens"]) == sorted(
+        json.loads((out / SPECIAL_TOKENS_FILE).read_text()).values())
+    saved = json.loads((out / "training_summary.json").read_text())
+    assert saved["best_checkpoint"] in {"checkpoint-3", "checkpoint-6"} and saved == json.loads(json.dumps(summary))
+    samples = [json.loads(line) for line in (tmp_path / "run/live/samples.jsonl").read_text().splitlines()]
+    assert [s["step"] for s in samples] == [3, 6] and all(isinstance(s["predicted"], list) for s in samples)
+    metrics = json.loads((tmp_path / "run/live/metrics.json").read_text())
+    assert {"context_loss", "infill_loss", "infill_textonly_loss", "infill_textonly_count"} <= set(metrics["eval"])
+
+
+def _write_inputs(tmp_path):
+    tok = ilm_tokenizer()
+    tok.save_pretrained(tmp_path / "tokenizer")
+    (tmp_path / "train.pkl").write_bytes(pickle.dumps(masked_docs(DOCS, 3, seed=0)))
+    (tmp_path / "valid.pkl").write_bytes(pickle.dumps(masked_docs(DOCS[:2], 2, seed=1)))
+
+
+def _stage_args(tmp_path, name, params, *extra):
+    return ["--params", str(params), "--level", "A1", "--train", str(tmp_path / "train.pkl"),
+            "--valid", str(tmp_path / "valid.pkl"), "--tokenizer", str(tmp_path / "tokenizer"),
+            "--checkpoints", str(tmp_path / "ckpt" / name), "--live", str(tmp_path / "live" / name),
+            "--out", str(tmp_path / "models" / name), *extra]
+
+
+@pytest.mark.slow
+def test_train_stage_smoke_transfer_and_bad_params(tmp_path):
+    _write_inputs(tmp_path)
+    from stages.ilm_train import main
+
+    params = tiny_params(tmp_path / "params.yaml", max_steps=2, every=2)
+    assert main(_stage_args(tmp_path, "A1", params)) == 0
+    assert (tmp_path / "models/A1/ilm_special_tokens.json").exists()
+    assert json.loads((tmp_path / "models/A1/params.json").read_text())["level"] == "A1"
+    # transfer: fine-tunes the given model for ilm.transfer.max_steps; the level list is not recorded,
+    # so adding a level to ilm.transfer.levels leaves the existing transfer models' bytes alone
+    enabled = tiny_params(tmp_path / "params_t.yaml", max_steps=4, every=2, transfer=True)
+    assert main(_stage_args(tmp_path, "transfer-A1", enabled, "--transfer", "--init-from",
+                            str(tmp_path / "models/A1"))) == 0
+    saved = json.loads((tmp_path / "models/transfer-A1/params.json").read_text())
+    assert saved["init_from"].endswith("models/A1") and saved["train"]["trainer"]["max_steps"] == 2
+    assert saved["transfer"] == {"max_steps": 2, "lr": None}
+    with pytest.raises(SystemExit):  # --transfer without --init-from is a usage error
+        main(_stage_args(tmp_path, "transfer-x", enabled, "--transfer"))
+    unknown = tmp_path / "levels.yaml"
+    unknown.write_text(enabled.read_text().replace("levels: [A1]", "levels: [A1, D4]"))
+    assert main(_stage_args(tmp_path, "transfer-D4", unknown, "--transfer", "--init-from",
+                            str(tmp_path / "models/A1"))) == 2
+    assert not (tmp_path / "models/transfer-D4").exists()
+    # a typo in params: exit code 2 and no output
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(params.read_text().replace("max_eval_examples", "max_eval_exemples"))
+    assert main(_stage_args(tmp_path, "bad", bad)) == 2
+    assert not (tmp_path / "models/bad").exists()

@@ -1,0 +1,44 @@
+"""End to end: `dvc repro mono_attack` in a temporary copy of the repository with tiny params."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.monotonic.helpers import tiny_monotonic_params, write_params
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+IGNORED = (".venv", ".git", "cache", "tmp", "data", "models", "reports", "dvclive", "checkpoints", "dvc.lock",
+           "__pycache__", ".pytest_cache", ".ruff_cache", "*.egg-info")
+
+
+@pytest.mark.slow
+def test_dvc_repro_mono_attack(tmp_path):
+    repo = tmp_path / "repo"
+    shutil.copytree(REPO_ROOT, repo, ignore=shutil.ignore_patterns(*IGNORED))
+    write_params(repo / "params.yaml", tiny_monotonic_params("data/monotonic/sample/general_text.txt"))
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "DVC_NO_ANALYTICS": "1", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1",
+           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-q", "-m", "copy"]):
+        subprocess.run(cmd, cwd=repo, env=env, check=True)
+    run = subprocess.run([str(Path(sys.executable).parent / "dvc"), "repro", "mono_attack"], cwd=repo, env=env,
+                         capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    metrics = json.loads((repo / "reports/metrics/monotonic.json").read_text())
+    assert set(metrics["ppl"]) == {"baseline", "monotonic"}
+    for key in ("ppl_gap_pct", "attack_reduction_pct", "attack_change_pp", "attack_reduction_pct_rel_nll"):
+        assert key in metrics
+    for model in ("baseline", "monotonic"):
+        assert "ppl_increase_pct" in metrics["uat"][model] and "success_rate" in metrics["hotflip"][model]
+    assert (repo / "reports/plots/monotonic_robustness.png").stat().st_size > 0
+    for name in ("uat", "hotflip"):
+        assert (repo / f"reports/monotonic/{name}.jsonl").read_text().count("\n") > 0
+    assert (repo / "dvclive/monotonic/monotonic/metrics.json").exists()
+    assert (repo / "models/monotonic/monotonic/monotonic.json").exists()

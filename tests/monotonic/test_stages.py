@@ -1,0 +1,75 @@
+"""Monotonic-family stages, run in-process with a tiny params file; bad input exits 2 with no outputs."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from tests.monotonic.helpers import tiny_monotonic_params, write_params
+
+
+def test_split_stage_rejects_an_empty_corpus(tmp_path):
+    from stages import mono_split as split_general_text
+
+    (tmp_path / "empty.txt").write_text("\n\n")
+    params = write_params(tmp_path / "params.yaml", tiny_monotonic_params(str(tmp_path / "empty.txt")))
+    out = tmp_path / "splits"
+    assert split_general_text.main(["--params", str(params), "--out", str(out)]) == 2
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_family_stages_in_process(tmp_path):
+    from stages import (
+        attack_mono_models,
+        eval_mono_perplexity,
+        make_general_text,
+        pretrain_mono_base,
+        split_general_text,
+        train_mono_arm,
+        train_tokenizer,
+    )
+
+    text, splits, models = tmp_path / "text.txt", tmp_path / "splits", tmp_path / "models"
+    monotonic = tiny_monotonic_params(str(text))
+    params = str(write_params(tmp_path / "params.yaml", monotonic))
+    p = ["--params", params]
+    assert make_general_text.main([*p, "--out", str(text)]) == 0
+    assert split_general_text.main([*p, "--out", str(splits)]) == 0
+    assert train_tokenizer.main([*p, "--section", "monotonic", "--corpus", str(splits / "train.jsonl"),
+                                 "--out", str(models / "tok")]) == 0
+    assert pretrain_mono_base.main([*p, "--splits", str(splits), "--tokenizer", str(models / "tok"), "--out",
+                                    str(models / "pre"), "--checkpoints", str(tmp_path / "ck/pre"),
+                                    "--live", str(tmp_path / "live/pre")]) == 0
+    for arm in ("baseline", "monotonic"):
+        assert train_mono_arm.main([*p, "--arm", arm, "--base", str(models / "pre"), "--splits", str(splits),
+                                    "--out", str(models / arm), "--checkpoints", str(tmp_path / f"ck/{arm}"),
+                                    "--live", str(tmp_path / f"live/{arm}")]) == 0
+    marker = json.loads((models / "monotonic/monotonic.json").read_text())
+    assert marker["constrained_parameters"] == 2 * 32 * 64 and marker["provably_monotone_ffn"]
+    assert marker["min_weight_after_training"] >= 0 and not (models / "baseline/monotonic.json").exists()
+    assert (tmp_path / "live/monotonic/metrics.json").exists()
+    ppl = tmp_path / "ppl.json"
+    pair = ["--baseline", str(models / "baseline"), "--monotonic", str(models / "monotonic")]
+    assert eval_mono_perplexity.main([*p, *pair, "--test", str(splits / "test.jsonl"), "--out", str(ppl)]) == 0
+    outs = {"--logs": tmp_path / "logs", "--metrics": tmp_path / "monotonic.json", "--plot": tmp_path / "plot.png"}
+    args = [*p, *pair, "--splits", str(splits), "--perplexity", str(ppl)] + [str(x) for kv in outs.items() for x in kv]
+    assert attack_mono_models.main(args) == 0
+    metrics = json.loads(outs["--metrics"].read_text())
+    for model in ("baseline", "monotonic"):
+        assert metrics["ppl"][model] > 1
+        assert math.isfinite(metrics["uat"][model]["ppl_increase_pct"])
+        assert 0 <= metrics["hotflip"][model]["success_rate"] <= 1
+    assert "ppl_gap_pct" in metrics and "attack_reduction_pct" in metrics and "attack_change_pp" in metrics
+    rows = [json.loads(line) for line in (tmp_path / "logs/hotflip.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 * 12 and all(f["position"] < 8 for r in rows for f in r["flips"])
+    assert outs["--plot"].stat().st_size > 0
+    # a corpus too short for the HotFlip context/target split: clear error, no half-written outputs
+    monotonic["attack"]["hotflip"]["context_tokens"] = 400
+    params = str(write_params(tmp_path / "params_bad.yaml", monotonic))
+    for path in outs.values():
+        path.unlink() if path.is_file() else None
+    assert attack_mono_models.main(["--params", params, *args[2:]]) == 2
+    assert not outs["--metrics"].exists() and not outs["--plot"].exists()
