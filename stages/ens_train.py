@@ -10,13 +10,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lmlab.artifacts import stage_outputs
-from lmlab.config import load_params, params_to_dict
+from lmlab.config import load_params
 from lmlab.device import seed_everything, select_runtime
 from lmlab.ensemble.data import read_instruction_rows
 from lmlab.ensemble.training import SftModelParams, train_instruction_model
 from lmlab.stage import is_main_process, stage_main, stage_parser
 from lmlab.tokenization import load_tokenizer
-from lmlab.training import save_model_dir
 
 
 @stage_main("ens_train")
@@ -35,14 +34,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     runtime = select_runtime(params.training.device, params.training.precision)
     tokenizer = load_tokenizer(args.tokenizer if params.model.tiny else params.model.name)
     train_rows, valid_rows = read_instruction_rows(args.train), read_instruction_rows(args.valid)
+    # the tokenizer (or, for a local base model, its dir) is an input of the run like the data
+    base = args.tokenizer if params.model.tiny else Path(params.model.name)
     outputs = [args.out, args.live] if is_main_process() else []
     with stage_outputs(outputs):
-        model, summary = train_instruction_model(
-            params, train_rows, valid_rows, tokenizer, runtime, args.checkpoints, args.live
+        train_instruction_model(
+            params, train_rows, valid_rows, tokenizer, runtime, name=args.model,
+            inputs=[args.train, args.valid, base], checkpoint_dir=args.checkpoints, live_dir=args.live,
+            out_dir=args.out,
         )
-        if is_main_process():
-            info = {"name": args.model, "kind": params.kind, "base": params.model.name, **summary}
-            save_model_dir(args.out, model, tokenizer, params_to_dict(params), {"ensemble_model.json": info})
 
 
 if __name__ == "__main__":

@@ -9,32 +9,17 @@ persisted `--checkpoints` dir on the next `dvc repro`.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
 from lmlab.artifacts import stage_outputs
 from lmlab.config import load_params, params_to_dict
-from lmlab.ilm.splitting import LEVELS
+from lmlab.ilm.pickles import load_pickle
+from lmlab.ilm.sequences import check_masked
+from lmlab.ilm.training import IlmTrainParams, TransferParams, apply_transfer, train_ilm
+from lmlab.modeling import ModelSpec
 from lmlab.stage import is_main_process, stage_main, stage_parser
-
-
-@dataclasses.dataclass(frozen=True)
-class TransferParams:
-    """`ilm.transfer`: specialised models fine-tuned from the general (`all`) model."""
-
-    levels: tuple[str, ...] = ()  # read by dvc.yaml (which stages exist); checked here
-    max_steps: int = 150
-    lr: float | None = None  # None: ilm.train.trainer.lr
-
-    def __post_init__(self) -> None:
-        unknown = [level for level in self.levels if level not in LEVELS]
-        if unknown or len(set(self.levels)) != len(self.levels):
-            raise ValueError(f"levels: a list of distinct levels among {list(LEVELS)}, got {list(self.levels)}")
-        if self.max_steps <= 0:
-            raise ValueError(f"max_steps: must be positive, got {self.max_steps}")
-        if self.lr is not None and not self.lr > 0:
-            raise ValueError(f"lr: must be > 0, got {self.lr}")
+from lmlab.tokenization import load_tokenizer
 
 
 @stage_main("ilm_train")
@@ -54,30 +39,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     transfer = load_params(TransferParams, args.params, "ilm.transfer") if args.transfer else None
     if transfer is not None and args.init_from is None:
         parser.error("--transfer needs --init-from")
-
-    from lmlab.ilm.sequences import check_masked
-    from lmlab.ilm.training import IlmTrainParams, train_ilm
-    from lmlab.modeling import ModelSpec
-    from lmlab.ilm.pickles import load_pickle
-    from lmlab.tokenization import load_tokenizer
-
     spec = load_params(ModelSpec, args.params, "ilm.model")
     params = load_params(IlmTrainParams, args.params, "ilm.train", top_level=("seed",))
     resolved = {"seed": params.seed, "level": args.level, "model": params_to_dict(spec),
                 "train": params_to_dict(params)}
     if transfer is not None:
-        spec = dataclasses.replace(spec, name=str(args.init_from))
-        trainer = dataclasses.replace(params.trainer, max_steps=transfer.max_steps,
-                                      lr=transfer.lr or params.trainer.lr)
-        params = dataclasses.replace(params, trainer=trainer)
-        resolved.update(transfer={"max_steps": transfer.max_steps, "lr": transfer.lr}, init_from=str(args.init_from),
-                        train=params_to_dict(params))
+        spec, params, resolved = apply_transfer(spec, params, transfer, args.init_from, resolved)
     with stage_outputs(outs if is_main_process() else []):
         train_ilm(
             check_masked(load_pickle(args.train), args.train), check_masked(load_pickle(args.valid), args.valid),
-            load_tokenizer(args.tokenizer), spec, params, params.seed, checkpoint_dir=args.checkpoints, live_dir=args.live, out_dir=args.out,
-            resolved_params=resolved,
-            fingerprint_files=[args.train, args.valid, args.tokenizer, *([args.init_from] if args.init_from else [])],
+            load_tokenizer(args.tokenizer), spec, params, params.seed, checkpoint_dir=args.checkpoints,
+            live_dir=args.live, out_dir=args.out, resolved_params=resolved,
+            inputs=[args.train, args.valid, args.tokenizer, *([args.init_from] if args.init_from else [])],
         )
 
 

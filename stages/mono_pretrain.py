@@ -13,8 +13,8 @@ from pathlib import Path
 
 from lmlab.artifacts import stage_outputs
 from lmlab.config import load_params, params_to_dict
-from lmlab.monotonic.corpus import SplitParams, read_split
 from lmlab.modeling import ModelSpec
+from lmlab.monotonic.corpus import SplitParams, read_split
 from lmlab.monotonic.training import PretrainParams, run_pretrain
 from lmlab.stage import stage_main, stage_parser
 
@@ -36,7 +36,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                 "seed": data.seed}
     with stage_outputs([args.out, args.live]):
         run_pretrain(spec, args.tokenizer, splits, params, data.block_size, data.seed, args.out, args.checkpoints,
-                     args.live, resolved)
+                     args.live, resolved,
+                     inputs=[args.splits / "train.jsonl", args.splits / "valid.jsonl"])
 
 
 if __name__ == "__main__":

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from lmlab.artifacts import stage_outputs
 from lmlab.config import load_params, params_to_dict
-from lmlab.monotonic.corpus import SplitParams, read_split
 from lmlab.monotonic.constraint import MonotonicParams
+from lmlab.monotonic.corpus import SplitParams, read_split
 from lmlab.monotonic.training import ArmParams, run_arm
 from lmlab.stage import stage_main, stage_parser
 
@@ -37,7 +37,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 "block_size": data.block_size, "seed": data.seed}
     with stage_outputs([args.out, args.live]):
         run_arm(args.base, arm, constraint, splits, data.block_size, data.seed, args.out, args.checkpoints, args.live,
-                resolved)
+                resolved, inputs=[args.splits / "train.jsonl", args.splits / "valid.jsonl"])
 
 
 if __name__ == "__main__":

@@ -44,15 +44,15 @@ TINY = {
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Decision sample, training sets and tokenizer of the weighted family, from its own stages."""
-    from stages import wl_sample as make_decision_sample, make_weighted_data, train_tokenizer
+    from stages import tokenizer, wl_data, wl_sample
 
     root = tmp_path_factory.mktemp("ddp_inputs")
     params = write_params(root / "params.yaml", TINY)
     p = ["--params", str(params)]
-    assert make_decision_sample.main([*p, "--pool", str(root / "pool.jsonl"), "--test", str(root / "test.jsonl")]) == 0
-    assert make_weighted_data.main([*p, "--pool", str(root / "pool.jsonl"), "--test", str(root / "test.jsonl"),
+    assert wl_sample.main([*p, "--pool", str(root / "pool.jsonl"), "--test", str(root / "test.jsonl")]) == 0
+    assert wl_data.main([*p, "--pool", str(root / "pool.jsonl"), "--test", str(root / "test.jsonl"),
                                     "--out", str(root / "sets")]) == 0
-    assert train_tokenizer.main([*p, "--section", "weighted", "--corpus", str(root / "pool.jsonl"),
+    assert tokenizer.main([*p, "--section", "weighted", "--corpus", str(root / "pool.jsonl"),
                                  "--out", str(root / "tokenizer")]) == 0
     return root
 
@@ -63,7 +63,7 @@ def launch(inputs: Path, run_dir: Path, nproc: int, seed: int = 0) -> tuple[dict
     overrides = {**TINY, "seed": seed, "weighted.training.batch_size": 16 // nproc}
     params = write_params(run_dir / "params.yaml", overrides)
     torchrun = Path(sys.executable).parent / "torchrun"
-    cmd = [str(torchrun), "--standalone", f"--nproc_per_node={nproc}", str(REPO_ROOT / "stages" / "train_weighted.py"),
+    cmd = [str(torchrun), "--standalone", f"--nproc_per_node={nproc}", str(REPO_ROOT / "stages" / "wl_train.py"),
            "--params", str(params), "--config", CONFIG, "--train", str(inputs / "sets" / "frac_1_2.jsonl"),
            "--tokenizer", str(inputs / "tokenizer"), "--out", str(run_dir / "out"),
            "--checkpoints", str(run_dir / "checkpoints"), "--live", str(run_dir / "live")]

@@ -1,4 +1,6 @@
-"""Crash-resume end to end through DVC: SIGKILL a training stage, `dvc repro` again.
+"""Resuming only the same run (lmlab.resume), and crash-resume end to end through DVC.
+
+End to end: SIGKILL a training stage, `dvc repro` again.
 
 The stage is ``wl_train@baseline`` (the cheapest training stage: a 1-layer GPT-2 on a small
 decision set), in a throw-away repository copy shrunk by params overrides. Its checkpoint dir
@@ -20,6 +22,9 @@ import pytest
 import torch
 import yaml
 
+from lmlab.device import select_runtime
+from lmlab.resume import find_resume_checkpoint
+from lmlab.training import TrainingParams, make_training_arguments
 from tests.conftest import REPO_ROOT, copy_repository, dvc_env
 
 STAGE = "wl_train@baseline"
@@ -96,11 +101,90 @@ def repro(repo: Path, *args: str) -> subprocess.CompletedProcess:
     return proc
 
 
+def test_resume_checkpoint_ignores_missing_and_incomplete(tmp_path: Path) -> None:
+    assert find_resume_checkpoint(tmp_path / "absent") is None
+    (tmp_path / "checkpoint-3").mkdir()
+    assert find_resume_checkpoint(tmp_path) is None
+
+
+def test_checkpoint_dir_is_kept_for_the_same_run_and_wiped_for_another(tmp_path: Path) -> None:
+    from lmlab.resume import CHECKPOINT_STAMP, checkpoint_to_resume, run_fingerprint
+
+    ckpt = tmp_path / "ckpt"
+    data = tmp_path / "train.jsonl"
+    data.write_text("a\n")
+    first = run_fingerprint({"lr": 0.1}, [data])
+    assert checkpoint_to_resume(ckpt, first) is None
+    (ckpt / "checkpoint-3").mkdir()
+    checkpoint_to_resume(ckpt, run_fingerprint({"lr": 0.1}, [data]))
+    assert (ckpt / "checkpoint-3").exists(), "same params and data: the checkpoint is kept"
+    data.write_text("b\n")
+    changed = run_fingerprint({"lr": 0.1}, [data])
+    assert changed != first
+    checkpoint_to_resume(ckpt, changed)
+    assert not (ckpt / "checkpoint-3").exists(), "changed data: stale checkpoints are removed"
+    assert json.loads((ckpt / CHECKPOINT_STAMP).read_text()) == {"fingerprint": changed}
+    assert run_fingerprint({"lr": 0.2}) != run_fingerprint({"lr": 0.1})
+
+
+@pytest.mark.parametrize("name", ["tiny-gpt2", "tiny-gpt-neox", "tiny-t5"])
+def test_resume_loads_every_weight_under_its_in_memory_name(name: str, tmp_path: Path, tiny_tokenizer) -> None:
+    """GPT-NeoX saves lm_head as embed_out; tied embeddings are saved once: both must come back."""
+    from lmlab.modeling import ModelSpec, build_model
+    from lmlab.training import ResumableTrainer
+
+    spec = ModelSpec(name, n_layer=1, d_model=32, n_head=2, d_ff=64, max_positions=64)
+    saved = build_model(spec, tiny_tokenizer, seed=1)
+    saved.save_pretrained(tmp_path / "checkpoint-2")
+    fresh = build_model(spec, tiny_tokenizer, seed=2)
+    assert any(not torch.equal(a, b) for a, b in zip(saved.state_dict().values(), fresh.state_dict().values()))
+    args = make_training_arguments(TrainingParams(max_steps=1, device="cpu"), tmp_path / "out", seed=0,
+                                   runtime=select_runtime("cpu"), do_eval=False)
+    ResumableTrainer(model=fresh, args=args)._load_from_checkpoint(str(tmp_path / "checkpoint-2"))
+    for (key, a), b in zip(saved.state_dict().items(), fresh.state_dict().values()):
+        assert torch.equal(a, b), key
+
+
+def test_resume_refuses_a_checkpoint_missing_a_weight(tmp_path: Path, tiny_tokenizer) -> None:
+    from safetensors.torch import load_file, save_file
+
+    from lmlab.modeling import ModelSpec, build_model
+    from lmlab.training import ResumableTrainer
+
+    model = build_model(ModelSpec("tiny-gpt2", n_layer=1, d_model=32, n_head=2, d_ff=64), tiny_tokenizer, seed=1)
+    model.save_pretrained(tmp_path / "checkpoint-2")
+    weights = tmp_path / "checkpoint-2" / "model.safetensors"
+    state = load_file(str(weights))
+    dropped = next(k for k in state if k.endswith("mlp.c_fc.weight"))
+    save_file({k: v for k, v in state.items() if k != dropped}, str(weights), metadata={"format": "pt"})
+    args = make_training_arguments(TrainingParams(max_steps=1, device="cpu"), tmp_path / "out", seed=0,
+                                   runtime=select_runtime("cpu"), do_eval=False)
+    with pytest.raises(RuntimeError, match="lacks weights.*c_fc"):
+        ResumableTrainer(model=model, args=args)._load_from_checkpoint(str(tmp_path / "checkpoint-2"))
+
+
+def test_fingerprint_covers_every_input_file_by_relative_path_and_content(tmp_path: Path) -> None:
+    from lmlab.resume import run_fingerprint
+
+    model = tmp_path / "model"
+    (model / "sub").mkdir(parents=True)
+    (model / "sub" / "weights.bin").write_bytes(b"\x00" * (3 << 20))  # several read chunks
+    (model / "config.json").write_text("{}")
+    data = tmp_path / "train.jsonl"
+    data.write_text("a\n")
+    base = run_fingerprint({"lr": 0.1}, [data, model])
+    assert run_fingerprint({"lr": 0.1}, [data, model]) == base
+    (model / "sub" / "weights.bin").write_bytes(b"\x00" * (3 << 20) + b"\x01")
+    changed_weights = run_fingerprint({"lr": 0.1}, [data, model])
+    (model / "sub" / "weights.bin").rename(model / "weights.bin")  # same bytes, other place
+    moved = run_fingerprint({"lr": 0.1}, [data, model])
+    missing = run_fingerprint({"lr": 0.1}, [tmp_path / "absent.jsonl", model])
+    assert len({base, changed_weights, moved, missing}) == 4
+
+
 def test_final_checkpoint_is_not_resumed(tmp_path: Path) -> None:
     """Resuming at max_steps would make the Trainer run one extra step (transformers re-enters the
     last epoch before it checks max_steps): a finished run's checkpoints are dropped instead."""
-    from lmlab.training import find_resume_checkpoint
-
     def checkpoint(step: int, max_steps: int) -> Path:
         path = tmp_path / f"checkpoint-{step}"
         path.mkdir()

@@ -1,4 +1,4 @@
-"""Shared Trainer plumbing: arguments, DVCLive step alignment, resume discovery, saving."""
+"""The one training loop and its plumbing: arguments, DVCLive step alignment, saving, run_training."""
 
 from __future__ import annotations
 
@@ -11,14 +11,15 @@ from datasets import Dataset
 from transformers import AutoTokenizer, DataCollatorForLanguageModeling, Trainer
 
 from lmlab.device import select_runtime
-from lmlab.modeling import load_model
+from lmlab.modeling import load_model, save_model_dir
 from lmlab.training import (
     LiveMetricsCallback,
     TrainingParams,
-    find_resume_checkpoint,
+    TrainingRun,
     make_training_arguments,
-    save_model_dir,
+    run_training,
 )
+from tests.interruption import KillAfterSave, SimulatedKill
 
 
 def _dataset(tokenizer, texts: list[str]) -> Dataset:
@@ -44,14 +45,10 @@ def test_trainer_logs_to_dvclive_by_global_step_and_checkpoints(tmp_path: Path, 
     assert summary["step"] == 4 and "loss" in summary["eval"]
     # checkpoint-4 is the final checkpoint of a finished run: it is not resumed (see test_resume.py)
     assert (tmp_path / "ckpt" / "checkpoint-4" / "trainer_state.json").exists()
+    from lmlab.resume import find_resume_checkpoint
+
     assert find_resume_checkpoint(tmp_path / "ckpt") is None
     assert not (tmp_path / "dvc.yaml").exists()
-
-
-def test_resume_checkpoint_ignores_missing_and_incomplete(tmp_path: Path) -> None:
-    assert find_resume_checkpoint(tmp_path / "absent") is None
-    (tmp_path / "checkpoint-3").mkdir()
-    assert find_resume_checkpoint(tmp_path) is None
 
 
 def test_save_model_dir_round_trip(tmp_path: Path, tiny_gpt2, tiny_tokenizer) -> None:
@@ -91,62 +88,6 @@ def test_single_process_torchrun_runs_as_a_plain_process(monkeypatch) -> None:
     assert seen["WORLD_SIZE"] == "2" and seen["RANK"] == "1"
 
 
-def test_checkpoint_dir_is_kept_for_the_same_run_and_wiped_for_another(tmp_path: Path) -> None:
-    from lmlab.training import CHECKPOINT_STAMP, checkpoint_to_resume, run_fingerprint
-
-    ckpt = tmp_path / "ckpt"
-    data = tmp_path / "train.jsonl"
-    data.write_text("a\n")
-    first = run_fingerprint({"lr": 0.1}, [data])
-    assert checkpoint_to_resume(ckpt, first) is None
-    (ckpt / "checkpoint-3").mkdir()
-    checkpoint_to_resume(ckpt, run_fingerprint({"lr": 0.1}, [data]))
-    assert (ckpt / "checkpoint-3").exists(), "same params and data: the checkpoint is kept"
-    data.write_text("b\n")
-    changed = run_fingerprint({"lr": 0.1}, [data])
-    assert changed != first
-    checkpoint_to_resume(ckpt, changed)
-    assert not (ckpt / "checkpoint-3").exists(), "changed data: stale checkpoints are removed"
-    assert json.loads((ckpt / CHECKPOINT_STAMP).read_text()) == {"fingerprint": changed}
-    assert run_fingerprint({"lr": 0.2}) != run_fingerprint({"lr": 0.1})
-
-
-@pytest.mark.parametrize("name", ["tiny-gpt2", "tiny-gpt-neox", "tiny-t5"])
-def test_resume_loads_every_weight_under_its_in_memory_name(name: str, tmp_path: Path, tiny_tokenizer) -> None:
-    """GPT-NeoX saves lm_head as embed_out; tied embeddings are saved once: both must come back."""
-    from lmlab.modeling import ModelSpec, build_model
-    from lmlab.training import ResumableTrainer
-
-    spec = ModelSpec(name, n_layer=1, d_model=32, n_head=2, d_ff=64, max_positions=64)
-    saved = build_model(spec, tiny_tokenizer, seed=1)
-    saved.save_pretrained(tmp_path / "checkpoint-2")
-    fresh = build_model(spec, tiny_tokenizer, seed=2)
-    assert any(not torch.equal(a, b) for a, b in zip(saved.state_dict().values(), fresh.state_dict().values()))
-    args = make_training_arguments(TrainingParams(max_steps=1, device="cpu"), tmp_path / "out", seed=0,
-                                   runtime=select_runtime("cpu"), do_eval=False)
-    ResumableTrainer(model=fresh, args=args)._load_from_checkpoint(str(tmp_path / "checkpoint-2"))
-    for (key, a), b in zip(saved.state_dict().items(), fresh.state_dict().values()):
-        assert torch.equal(a, b), key
-
-
-def test_resume_refuses_a_checkpoint_missing_a_weight(tmp_path: Path, tiny_tokenizer) -> None:
-    from safetensors.torch import load_file, save_file
-
-    from lmlab.modeling import ModelSpec, build_model
-    from lmlab.training import ResumableTrainer
-
-    model = build_model(ModelSpec("tiny-gpt2", n_layer=1, d_model=32, n_head=2, d_ff=64), tiny_tokenizer, seed=1)
-    model.save_pretrained(tmp_path / "checkpoint-2")
-    weights = tmp_path / "checkpoint-2" / "model.safetensors"
-    state = load_file(str(weights))
-    dropped = next(k for k in state if k.endswith("mlp.c_fc.weight"))
-    save_file({k: v for k, v in state.items() if k != dropped}, str(weights), metadata={"format": "pt"})
-    args = make_training_arguments(TrainingParams(max_steps=1, device="cpu"), tmp_path / "out", seed=0,
-                                   runtime=select_runtime("cpu"), do_eval=False)
-    with pytest.raises(RuntimeError, match="lacks weights.*c_fc"):
-        ResumableTrainer(model=model, args=args)._load_from_checkpoint(str(tmp_path / "checkpoint-2"))
-
-
 def test_saved_model_dir_does_not_depend_on_hf_offline(tmp_path: Path, tiny_tokenizer) -> None:
     """HF_HUB_OFFLINE makes from_pretrained record local_files_only; it must not reach the saved dir."""
     from lmlab.tokenization import load_tokenizer
@@ -159,3 +100,52 @@ def test_saved_model_dir_does_not_depend_on_hf_offline(tmp_path: Path, tiny_toke
         saved.append((tmp_path / f"out-{flag}" / "tokenizer_config.json").read_bytes())
     assert saved[0] == saved[1] and b"local_files_only" not in saved[0]
     assert load_tokenizer(tmp_path / "out-True").get_vocab() == tiny_tokenizer.get_vocab()
+
+
+def _run(tmp_path: Path, tokenizer, texts: list[str], *, lr: float = 1e-3, callbacks=(), name: str = "run"):
+    """run_training on a tiny GPT-2 whose training data is the file ``tmp_path/train.txt``."""
+    from lmlab.modeling import ModelSpec, build_model
+
+    data_file = tmp_path / "train.txt"
+    data_file.write_text("\n".join(texts))
+    params = TrainingParams(max_steps=4, batch_size=4, eval_steps=2, save_steps=2, logging_steps=1, lr=lr)
+    args = make_training_arguments(params, tmp_path / name / "ckpt", seed=0, runtime=select_runtime("cpu"),
+                                   do_eval=False)
+    model = build_model(ModelSpec("tiny-gpt2", n_layer=1, d_model=32, n_head=2, d_ff=64, max_positions=64), tokenizer,
+                        seed=0)
+    finalized = []
+    run = TrainingRun(
+        model=model, args=args, train_dataset=_dataset(tokenizer, data_file.read_text().splitlines()),
+        data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False), tokenizer=tokenizer, callbacks=callbacks,
+        finalize=lambda trainer, result, resumed: finalized.append(resumed) or {"summary.json": {"steps": result.global_step}},
+    )
+    outcome = run_training(run, resolved_params={"lr": lr}, inputs=[data_file], checkpoint_dir=tmp_path / name / "ckpt",
+                           live_dir=tmp_path / name / "live", out_dir=tmp_path / name / "model")
+    assert finalized == [outcome.resumed_from]
+    return outcome
+
+
+def test_run_training_saves_the_model_its_params_and_the_family_files(tmp_path: Path, tiny_tokenizer, tiny_texts):
+    outcome = _run(tmp_path, tiny_tokenizer, tiny_texts[:16])
+    out = tmp_path / "run" / "model"
+    assert outcome.resumed_from is None and outcome.result.global_step == 4
+    assert json.loads((out / "params.json").read_text()) == {"lr": 1e-3}
+    assert json.loads((out / "summary.json").read_text()) == {"steps": 4}
+    for a, b in zip(load_model(out).state_dict().values(), outcome.model.state_dict().values()):
+        assert torch.equal(a, b.cpu())
+    assert json.loads((tmp_path / "run" / "live" / "metrics.json").read_text())["step"] == 4
+
+
+def test_run_training_resumes_a_killed_run_only_on_the_same_params_and_data(tmp_path: Path, tiny_tokenizer, tiny_texts):
+    texts = tiny_texts[:16]
+    with pytest.raises(SimulatedKill):
+        _run(tmp_path, tiny_tokenizer, texts, callbacks=[KillAfterSave(2)])
+    assert not (tmp_path / "run" / "model").exists(), "a killed run leaves no model"
+    assert _run(tmp_path, tiny_tokenizer, texts).resumed_from.endswith("checkpoint-2")
+
+    for change in ({"texts": list(reversed(texts))}, {"lr": 2e-3}):
+        with pytest.raises(SimulatedKill):
+            _run(tmp_path, tiny_tokenizer, texts, callbacks=[KillAfterSave(2)])
+        outcome = _run(tmp_path, tiny_tokenizer, change.get("texts", texts), lr=change.get("lr", 1e-3))
+        assert outcome.resumed_from is None, f"{change}: must start over"
+        assert outcome.result.global_step == 4

@@ -7,10 +7,12 @@ sized by :class:`ModelSpec` (the offline embedded default). Anything else goes t
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from transformers import (
@@ -26,6 +28,7 @@ from transformers import (
     T5ForConditionalGeneration,
 )
 
+from lmlab.artifacts import atomic_dir
 from lmlab.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -33,7 +36,8 @@ logger = logging.getLogger(__name__)
 TINY_MODELS = ("tiny-gpt2", "tiny-gpt-neox", "tiny-t5")
 ModelKind = Literal["causal", "seq2seq"]
 
-__all__ = ["ModelSpec", "TINY_MODELS", "is_tiny", "model_kind", "build_model", "load_model", "count_parameters"]
+__all__ = ["ModelSpec", "TINY_MODELS", "is_tiny", "model_kind", "build_model", "load_model", "count_parameters",
+           "save_model_dir"]
 
 
 @dataclass(frozen=True)
@@ -72,8 +76,6 @@ def model_kind(name: str) -> ModelKind:
         return "seq2seq"
     path = Path(name)
     if (path / "config.json").exists():
-        import json
-
         cfg = json.loads((path / "config.json").read_text())
         return "seq2seq" if cfg.get("is_encoder_decoder") else "causal"
     return "seq2seq" if "t5" in name.lower() or "bart" in name.lower() else "causal"
@@ -144,3 +146,27 @@ def load_model(name_or_path: str | Path, kind: ModelKind | None = None, dtype: t
 
 def count_parameters(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+def save_model_dir(
+    out_dir: str | Path,
+    model: PreTrainedModel | None,
+    tokenizer: PreTrainedTokenizerBase | None,
+    resolved_params: Mapping[str, Any],
+    extra_json: Mapping[str, Any] | None = None,
+) -> None:
+    """Save a ``from_pretrained``-loadable model dir atomically, with ``params.json`` beside it.
+
+    The tokenizer's ``local_files_only`` load flag (set by ``HF_HUB_OFFLINE``) is not saved, so the
+    dir's bytes do not depend on the environment of the run that wrote it.
+    """
+    with atomic_dir(out_dir) as tmp:
+        if model is not None:
+            model.save_pretrained(tmp)
+        if tokenizer is not None:
+            tokenizer.init_kwargs.pop("local_files_only", None)
+            tokenizer.save_pretrained(tmp)
+        (tmp / "params.json").write_text(json.dumps(resolved_params, indent=2, sort_keys=True) + "\n")
+        for name, obj in (extra_json or {}).items():
+            (tmp / name).write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    logger.info("saved model to %s", out_dir)

@@ -1,19 +1,20 @@
-"""Shared HF ``Trainer`` plumbing: typed training params, DVCLive logging, resume, saving.
+"""The one training loop: fingerprint -> resume -> train -> save, with live metrics, for every family.
 
-Every family trains through ``transformers.Trainer`` (or ``Seq2SeqTrainer``), so the same
-stage runs on one CPU, one GPU or N GPUs under ``torchrun``/``accelerate launch`` with no
-code change; only the main process writes outputs.
+Every family trains through :func:`run_training`, which runs ``transformers.Trainer`` (or a
+subclass such as ``Seq2SeqTrainer``), so the same stage runs on one CPU, one GPU or N GPUs under
+``torchrun``/``accelerate launch`` with no code change, and only the main process writes outputs.
+A family supplies only what differs (:class:`TrainingRun`: model, datasets, collator, Trainer
+subclass or loss, callbacks, and a ``finalize`` step that names the extra files of its model dir);
+the loop owns the sequence, so no family can skip the fingerprint of its inputs (see
+:mod:`lmlab.resume`) or forget to resume its DVCLive curves.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import math
-import os
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,26 +26,23 @@ from transformers import (
     TrainerCallback,
     TrainingArguments,
 )
-from transformers.trainer_utils import get_last_checkpoint
+from transformers.trainer_utils import TrainOutput
 
-from lmlab.artifacts import atomic_dir, remove_path
 from lmlab.device import Runtime
-from lmlab.stage import is_main_process
+from lmlab.modeling import save_model_dir
+from lmlab.resume import StrictResumeMixin, checkpoint_to_resume, run_fingerprint
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "CHECKPOINT_STAMP",
     "TrainingParams",
-    "run_fingerprint",
-    "checkpoint_to_resume",
+    "TrainingRun",
+    "TrainingOutcome",
+    "run_training",
     "LiveMetricsCallback",
-    "StrictResumeMixin",
     "ResumableTrainer",
     "ResumableSeq2SeqTrainer",
     "make_training_arguments",
-    "find_resume_checkpoint",
-    "save_model_dir",
 ]
 
 
@@ -137,128 +135,6 @@ def make_training_arguments(
     return cls(**kwargs)
 
 
-def find_resume_checkpoint(checkpoint_dir: str | Path) -> str | None:
-    """The last complete ``checkpoint-N`` under ``checkpoint_dir`` (a persisted DVC out), if any."""
-    checkpoint_dir = Path(checkpoint_dir)
-    if not checkpoint_dir.is_dir():
-        return None
-    last = get_last_checkpoint(str(checkpoint_dir))
-    if last and not (Path(last) / "trainer_state.json").exists():
-        logger.warning("ignoring incomplete checkpoint %s", last)
-        return None
-    if last and _is_final(Path(last)):
-        # Resuming at global_step == max_steps makes the Trainer run one extra optimiser step
-        # whenever max_steps is not a multiple of the steps per epoch (it re-enters the last
-        # epoch before checking max_steps), so `dvc repro -f` would change a finished model.
-        # Training again from the start gives exactly the uninterrupted run's model instead.
-        logger.info("%s is the final checkpoint of a finished run: training again from the start", last)
-        if int(os.environ.get("RANK", "0")) == 0:
-            for stale in checkpoint_dir.glob("checkpoint-*"):
-                remove_path(stale)
-        return None
-    if last:
-        logger.info("resuming from %s", last)
-    return last
-
-
-def _is_final(checkpoint: Path) -> bool:
-    """True when the checkpoint's ``trainer_state.json`` says its run reached ``max_steps``."""
-    try:
-        state = json.loads((checkpoint / "trainer_state.json").read_text())
-        return 0 < int(state.get("max_steps") or 0) <= int(state.get("global_step") or 0)
-    except (OSError, ValueError, TypeError):
-        return False
-
-
-CHECKPOINT_STAMP = "lmlab_fingerprint.json"
-
-
-def run_fingerprint(params: Any, files: Sequence[str | Path] = ()) -> str:
-    """A digest of what a training run depends on: its resolved params and (optionally) data files."""
-    digest = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode())
-    for path in map(Path, files):
-        for part in sorted(path.rglob("*")) if path.is_dir() else [path]:
-            if part.is_file():
-                digest.update(part.name.encode())
-                digest.update(part.read_bytes())
-    return digest.hexdigest()
-
-
-def checkpoint_to_resume(
-    checkpoint_dir: str | Path, fingerprint: str, args: TrainingArguments | None = None
-) -> str | None:
-    """The checkpoint to resume from, if the persisted dir was written for the same run.
-
-    Checkpoint dirs are ``persist: true`` DVC outs, so they survive a params change
-    (``dvc exp run -S ...``); resuming them would silently mix two runs. The dir carries a
-    fingerprint stamp (:func:`run_fingerprint`); on a mismatch the main process deletes it and
-    training starts over. With ``args``, other ranks wait until the main process is done.
-    """
-    checkpoint_dir = Path(checkpoint_dir)
-    stamp = checkpoint_dir / CHECKPOINT_STAMP
-
-    def reset() -> None:
-        old = json.loads(stamp.read_text()).get("fingerprint") if stamp.exists() else None
-        if checkpoint_dir.exists() and old != fingerprint:
-            if any(checkpoint_dir.iterdir()):
-                logger.warning("checkpoints in %s were written for other params/data: starting over", checkpoint_dir)
-            remove_path(checkpoint_dir)
-        checkpoint_dir.mkdir(parents=True, exist_ok=True)
-        stamp.write_text(json.dumps({"fingerprint": fingerprint}) + "\n")
-
-    if args is None:
-        if is_main_process():
-            reset()
-    else:
-        with args.main_process_first(desc="checkpoint fingerprint"):
-            if args.process_index == 0:
-                reset()
-    return find_resume_checkpoint(checkpoint_dir)
-
-
-class StrictResumeMixin:
-    """Resume model weights under their in-memory names, and never resume half-loaded.
-
-    transformers 5 saves some models under legacy key names (GPT-NeoX ``lm_head`` -> ``embed_out``),
-    but ``Trainer._load_from_checkpoint`` loads ``model.safetensors`` with a non-strict
-    ``load_state_dict``: renamed weights would silently stay at their fresh initialisation. This
-    applies the model's registered renamings (``WeightRenaming``) and raises if a weight that does
-    not share storage with a loaded one (tied embeddings do) is still missing. FSDP and DeepSpeed
-    checkpoints keep the Trainer's own loader.
-    """
-
-    def _load_from_checkpoint(self, resume_from_checkpoint: str, model: Any = None) -> None:
-        model = model if model is not None else self.model  # type: ignore[attr-defined]
-        path = Path(resume_from_checkpoint) / "model.safetensors"
-        if not path.exists() or self.is_fsdp_enabled or self.is_deepspeed_enabled:  # type: ignore[attr-defined]
-            return super()._load_from_checkpoint(resume_from_checkpoint, model)  # type: ignore[misc]
-        from safetensors.torch import load_file
-
-        state = rename_legacy_keys(load_file(str(path), device="cpu"), model)
-        result = model.load_state_dict(state, strict=False)
-        current = model.state_dict()
-        loaded = {current[k].data_ptr() for k in state if k in current}
-        missing = [k for k in result.missing_keys if current[k].data_ptr() not in loaded]
-        if missing:
-            raise RuntimeError(f"checkpoint {resume_from_checkpoint} lacks weights {missing[:5]}; "
-                               "delete the checkpoint dir to train from the start")
-        logger.info("loaded checkpoint weights from %s", resume_from_checkpoint)
-
-
-def rename_legacy_keys(state: dict[str, Any], model: Any) -> dict[str, Any]:
-    """Map saved key names the model does not know onto its own, by its registered renamings."""
-    from transformers.conversion_mapping import extract_weight_conversions_for_model
-    from transformers.core_model_loading import WeightRenaming, apply_renamings
-
-    expected = set(model.state_dict())
-    renamings = [r for r in extract_weight_conversions_for_model(model) or [] if isinstance(r, WeightRenaming)]
-    for key in [k for k in state if k not in expected]:
-        renamed = apply_renamings(key, renamings)
-        if renamed != key and renamed in expected:
-            state[renamed] = state.pop(key)
-    return state
-
-
 class ResumableTrainer(StrictResumeMixin, Trainer):
     """``Trainer`` with :class:`StrictResumeMixin`."""
 
@@ -302,25 +178,78 @@ class LiveMetricsCallback(TrainerCallback):
             self.live.end()
 
 
-def save_model_dir(
-    out_dir: str | Path,
-    model: PreTrainedModel | None,
-    tokenizer: PreTrainedTokenizerBase | None,
-    resolved_params: Mapping[str, Any],
-    extra_json: Mapping[str, Any] | None = None,
-) -> None:
-    """Save a ``from_pretrained``-loadable model dir atomically, with ``params.json`` beside it.
+@dataclass
+class TrainingRun:
+    """What differs between families; :func:`run_training` does everything else.
 
-    The tokenizer's ``local_files_only`` load flag (set by ``HF_HUB_OFFLINE``) is not saved, so the
-    dir's bytes do not depend on the environment of the run that wrote it.
+    ``trainer_kwargs`` go to ``trainer_class`` as they are (``compute_loss_func``, a family
+    Trainer's own arguments). ``finalize(trainer, result, resumed_from)`` runs on every rank after training (a
+    final ``evaluate()`` must) and returns the extra JSON files of the model dir, by name; it may
+    change the model in place before it is saved (the monotonic arm bakes its constraint).
     """
-    with atomic_dir(out_dir) as tmp:
-        if model is not None:
-            model.save_pretrained(tmp)
-        if tokenizer is not None:
-            tokenizer.init_kwargs.pop("local_files_only", None)
-            tokenizer.save_pretrained(tmp)
-        (tmp / "params.json").write_text(json.dumps(resolved_params, indent=2, sort_keys=True) + "\n")
-        for name, obj in (extra_json or {}).items():
-            (tmp / name).write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
-    logger.info("saved model to %s", out_dir)
+
+    model: PreTrainedModel
+    args: TrainingArguments
+    train_dataset: Any
+    eval_dataset: Any = None
+    data_collator: Any = None
+    tokenizer: PreTrainedTokenizerBase | None = None
+    trainer_class: type[Trainer] = ResumableTrainer
+    trainer_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    callbacks: Sequence[TrainerCallback] = ()
+    finalize: Callable[[Trainer, TrainOutput, str | None], Mapping[str, Any]] | None = None
+
+
+@dataclass(frozen=True)
+class TrainingOutcome:
+    """What a finished run returns: the trainer (final model and state), where it resumed from."""
+
+    trainer: Trainer
+    result: TrainOutput
+    resumed_from: str | None
+    fingerprint: str
+    extra_files: Mapping[str, Any]
+
+    @property
+    def model(self) -> PreTrainedModel:
+        return self.trainer.model
+
+
+def run_training(
+    run: TrainingRun,
+    *,
+    resolved_params: Mapping[str, Any],
+    inputs: Sequence[str | Path],
+    checkpoint_dir: str | Path,
+    live_dir: str | Path | None,
+    out_dir: str | Path | None,
+    on_start: Callable[[str | None], None] | None = None,
+) -> TrainingOutcome:
+    """Fingerprint -> resume -> train -> finalize -> save: the one training sequence of lmlab.
+
+    1. The run's fingerprint covers ``resolved_params`` and the bytes of every path in ``inputs``
+       (training/validation data, tokenizer and base-model dirs): the persisted checkpoint dir is
+       resumed only when it was written for the same fingerprint, and wiped otherwise.
+    2. DVCLive (``live_dir``) continues its curves when the run resumes and restarts them when not;
+       ``on_start(resumed_from)`` runs once the decision is known (main process only), for family logs.
+    3. ``run.trainer_class`` trains, resuming from the checkpoint, then ``run.finalize`` names the
+       extra files, and the main process saves a ``from_pretrained``-loadable dir to ``out_dir``
+       (model, tokenizer, ``params.json`` = ``resolved_params``, extra files) atomically.
+    """
+    fingerprint = run_fingerprint(dict(resolved_params), inputs)
+    resume = checkpoint_to_resume(checkpoint_dir, fingerprint, run.args)
+    if on_start is not None and run.args.process_index == 0:
+        on_start(resume)
+    callbacks = [LiveMetricsCallback(live_dir, resume=resume is not None)] if live_dir is not None else []
+    trainer = run.trainer_class(
+        model=run.model, args=run.args, train_dataset=run.train_dataset, eval_dataset=run.eval_dataset,
+        data_collator=run.data_collator, processing_class=run.tokenizer, callbacks=callbacks + list(run.callbacks),
+        **dict(run.trainer_kwargs),
+    )
+    logger.info("training %s (%s) into %s%s", type(run.model).__name__, trainer.__class__.__name__, checkpoint_dir,
+                f", resuming from {Path(resume).name}" if resume else "")
+    result = trainer.train(resume_from_checkpoint=resume)
+    extra = dict(run.finalize(trainer, result, resume)) if run.finalize is not None else {}
+    if out_dir is not None and trainer.is_world_process_zero():
+        save_model_dir(out_dir, trainer.model, run.tokenizer, resolved_params, extra)
+    return TrainingOutcome(trainer, result, resume, fingerprint, extra)

@@ -59,3 +59,42 @@ def test_seq2seq_example(tiny_tokenizer):
     assert IGNORE_INDEX not in ex["labels"]
     assert tiny_tokenizer.decode(ex["labels"][:-1]) == ROW["output"]
     assert torch.tensor(ex["attention_mask"]).sum() == len(ex["input_ids"])
+
+
+def _train_causal(tmp_path, tokenizer, rows, callbacks=()):
+    """train_instruction_model (tiny causal base) on ``rows`` written to ``tmp_path/train.jsonl`` first."""
+    import json
+
+    from lmlab.device import select_runtime
+    from lmlab.ensemble.training import SftModelParams, train_instruction_model
+    from lmlab.modeling import ModelSpec
+    from lmlab.training import TrainingParams
+
+    (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    params = SftModelParams(
+        model=ModelSpec("tiny-gpt2", n_layer=1, d_model=32, n_head=2, d_ff=64, max_positions=128),
+        training=TrainingParams(max_steps=4, batch_size=2, eval_steps=2, save_steps=2, logging_steps=2, device="cpu"),
+        max_source_length=48, max_target_length=24,
+    )
+    return train_instruction_model(params, rows, [ROW], tokenizer, select_runtime("cpu"), name="causal",
+                                   inputs=[tmp_path / "train.jsonl"], checkpoint_dir=tmp_path / "ck",
+                                   live_dir=tmp_path / "live", out_dir=tmp_path / "model", callbacks=callbacks)
+
+
+def test_a_killed_run_resumes_on_the_same_data_and_starts_over_on_changed_data(tmp_path, tiny_tokenizer):
+    import json
+
+    import pytest
+
+    from tests.interruption import KillAfterSave, SimulatedKill
+
+    rows = [ROW, ROW2] * 4
+    with pytest.raises(SimulatedKill):
+        _train_causal(tmp_path, tiny_tokenizer, rows, callbacks=[KillAfterSave(2)])
+    assert _train_causal(tmp_path, tiny_tokenizer, rows)["resumed_from"] == "checkpoint-2"
+    with pytest.raises(SimulatedKill):
+        _train_causal(tmp_path, tiny_tokenizer, rows, callbacks=[KillAfterSave(2)])
+    changed = _train_causal(tmp_path, tiny_tokenizer, [ROW2, ROW] * 4)
+    assert changed["resumed_from"] is None and changed["global_step"] == 4
+    saved = json.loads((tmp_path / "model" / "ensemble_model.json").read_text())
+    assert saved["name"] == "causal" and saved["kind"] == "causal" and saved["global_step"] == 4

@@ -8,7 +8,7 @@ import pickle
 import pytest
 import torch
 from safetensors.torch import load_file
-from transformers import AutoModelForCausalLM, TrainerCallback
+from transformers import AutoModelForCausalLM
 
 from lmlab.ilm.sequences import SPECIAL_TOKENS_FILE, IlmTokens
 from lmlab.ilm.training import IlmTrainParams, train_ilm
@@ -16,23 +16,9 @@ from lmlab.modeling import ModelSpec
 from lmlab.tokenization import load_tokenizer
 from lmlab.training import TrainingParams
 from tests.ilm.train_helpers import DOCS, ilm_tokenizer, masked_docs, tiny_params
+from tests.interruption import KillAfterSave, SimulatedKill
 
 SPEC = ModelSpec("tiny-gpt2", n_layer=1, d_model=32, n_head=2, d_ff=64, max_positions=128)
-
-
-class _Killed(Exception):
-    pass
-
-
-class _KillAfterSave(TrainerCallback):
-    """Simulates a run killed right after the checkpoint of ``step`` was written."""
-
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def on_save(self, args, state, control, **kwargs):
-        if state.global_step == self.step:
-            raise _Killed()
 
 
 def _params(max_steps: int = 6, every: int = 3) -> IlmTrainParams:
@@ -43,11 +29,16 @@ def _params(max_steps: int = 6, every: int = 3) -> IlmTrainParams:
     )
 
 
-def _train(tmp, tok, name, callbacks=(), live=False):
+def _train(tmp, tok, name, callbacks=(), live=False, train_seed=0):
+    """Train on masked examples written to ``tmp/<name>/train.pkl`` first (the run's input file)."""
+    train = masked_docs(DOCS, 4, seed=train_seed)
+    (tmp / name).mkdir(parents=True, exist_ok=True)
+    (tmp / name / "train.pkl").write_bytes(pickle.dumps(train))
     return train_ilm(
-        masked_docs(DOCS, 4, seed=0), masked_docs(DOCS[:3], 2, seed=1), tok, SPEC, _params(), 0,
+        train, masked_docs(DOCS[:3], 2, seed=1), tok, SPEC, _params(), 0,
         checkpoint_dir=tmp / name / "ckpt", live_dir=tmp / name / "live" if live else None,
-        out_dir=tmp / name / "model", resolved_params={"test": 1}, callbacks=callbacks,
+        out_dir=tmp / name / "model", resolved_params={"test": 1}, inputs=[tmp / name / "train.pkl"],
+        callbacks=callbacks,
     )
 
 
@@ -55,8 +46,8 @@ def _train(tmp, tok, name, callbacks=(), live=False):
 def test_resume_after_interruption_gives_the_same_weights(tmp_path):
     tok = ilm_tokenizer()
     full = _train(tmp_path, tok, "full")
-    with pytest.raises(_Killed):
-        _train(tmp_path, tok, "resumed", callbacks=[_KillAfterSave(3)])
+    with pytest.raises(SimulatedKill):
+        _train(tmp_path, tok, "resumed", callbacks=[KillAfterSave(3)])
     assert (tmp_path / "resumed/ckpt/checkpoint-3").is_dir()
     assert not (tmp_path / "resumed/model").exists()
     resumed = _train(tmp_path, tok, "resumed")
@@ -67,6 +58,15 @@ def test_resume_after_interruption_gives_the_same_weights(tmp_path):
         assert a.keys() == b.keys()
         for key in a:
             torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
+
+
+def test_a_killed_run_starts_over_when_its_training_data_changed(tmp_path):
+    tok = ilm_tokenizer()
+    with pytest.raises(SimulatedKill):
+        _train(tmp_path, tok, "run", callbacks=[KillAfterSave(3)])
+    assert (tmp_path / "run/ckpt/checkpoint-3").is_dir()
+    restarted = _train(tmp_path, tok, "run", train_seed=7)  # other masks: other training bytes
+    assert restarted["resumed_from"] is None and restarted["global_step"] == 6
 
 
 @pytest.mark.slow

@@ -23,27 +23,56 @@ def test_pack_texts_rejects_a_corpus_shorter_than_one_block(tiny_tokenizer):
         pack_texts(tiny_tokenizer, ["short"], block_size=64)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("constrained", [False, True])
-def test_resume_restores_every_weight_of_a_gpt_neox(constrained, tmp_path, tiny_tokenizer):
-    """transformers 5 saves GPT-NeoX's lm_head as embed_out; a resume must still load it (not keep it random)."""
-    import torch
+TEXTS = [f"The town number {i} has a bridge, a market and {i % 7} old churches." for i in range(120)]
 
-    from lmlab.modeling import ModelSpec, build_model
-    from lmlab.monotonic.constraint import MonotonicParams, make_monotonic
+
+def _train(tmp_path, tokenizer, model, texts, name, callbacks=()):
+    """train_causal_lm with ``texts`` written to ``tmp_path/train.txt``, the run's input file."""
     from lmlab.monotonic.training import train_causal_lm
     from lmlab.training import TrainingParams
 
-    texts = [f"The town number {i} has a bridge, a market and {i % 7} old churches." for i in range(120)]
-    params = TrainingParams(max_steps=4, batch_size=4, eval_steps=4, save_steps=4, logging_steps=2, device="cpu")
+    (tmp_path / "train.txt").write_text("\n".join(texts))
+    params = TrainingParams(max_steps=4, batch_size=4, eval_steps=2, save_steps=2, logging_steps=2, device="cpu")
+    return train_causal_lm(model, tokenizer, texts, TEXTS[100:], params, 16, 0, resolved_params={"arm": "test"},
+                           inputs=[tmp_path / "train.txt"], checkpoint_dir=tmp_path / name / "ck",
+                           live_dir=tmp_path / name / "live", out_dir=None, callbacks=callbacks)
 
-    def model():
-        m = build_model(ModelSpec("tiny-gpt-neox", n_layer=1, d_model=32, n_head=2, d_ff=64), tiny_tokenizer, 0)
-        return make_monotonic(m, MonotonicParams()) and m if constrained else m
 
-    first = model()
-    train_causal_lm(first, tiny_tokenizer, texts[:100], texts[100:], params, 16, 0, tmp_path / "ck", tmp_path / "l1")
-    second = model()  # fresh weights; the complete checkpoint-4 is found and loaded, no step left to train
-    train_causal_lm(second, tiny_tokenizer, texts[:100], texts[100:], params, 16, 0, tmp_path / "ck", tmp_path / "l2")
-    for (name, a), b in zip(first.state_dict().items(), second.state_dict().values()):
+def _model(tokenizer, constrained: bool):
+    from lmlab.modeling import ModelSpec, build_model
+    from lmlab.monotonic.constraint import MonotonicParams, make_monotonic
+
+    m = build_model(ModelSpec("tiny-gpt-neox", n_layer=1, d_model=32, n_head=2, d_ff=64), tokenizer, 0)
+    if constrained:
+        make_monotonic(m, MonotonicParams())
+    return m
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("constrained", [False, True])
+def test_resume_restores_every_weight_of_a_gpt_neox(constrained, tmp_path, tiny_tokenizer):
+    """transformers 5 saves GPT-NeoX's lm_head as embed_out; a resume must still load it (not keep it random):
+    a run killed after checkpoint-2 and resumed ends with the uninterrupted run's weights."""
+    import torch
+
+    from tests.interruption import KillAfterSave, SimulatedKill
+
+    full = _model(tiny_tokenizer, constrained)
+    assert _train(tmp_path, tiny_tokenizer, full, TEXTS[:100], "full").resumed_from is None
+    with pytest.raises(SimulatedKill):
+        _train(tmp_path, tiny_tokenizer, _model(tiny_tokenizer, constrained), TEXTS[:100], "killed",
+               callbacks=[KillAfterSave(2)])
+    resumed = _model(tiny_tokenizer, constrained)
+    assert _train(tmp_path, tiny_tokenizer, resumed, TEXTS[:100], "killed").resumed_from.endswith("checkpoint-2")
+    for (name, a), b in zip(full.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), name
+
+
+def test_a_killed_run_starts_over_when_its_training_data_changed(tmp_path, tiny_tokenizer):
+    from tests.interruption import KillAfterSave, SimulatedKill
+
+    with pytest.raises(SimulatedKill):
+        _train(tmp_path, tiny_tokenizer, _model(tiny_tokenizer, True), TEXTS[:100], "run",
+               callbacks=[KillAfterSave(2)])
+    outcome = _train(tmp_path, tiny_tokenizer, _model(tiny_tokenizer, True), TEXTS[1:100], "run")
+    assert outcome.resumed_from is None and outcome.result.global_step == 4

@@ -7,16 +7,18 @@ import json
 import pytest
 import yaml
 
-from tests.weighted.helpers import tiny_params
+from lmlab.errors import InputError
+from tests.conftest import write_params
+from tests.weighted.helpers import row, tiny_params, write_jsonl
 
 CONFIGS = {"baseline": {"fraction": "frac_1_2", "variant": "accept", "gamma_key": "weighted.baseline_gamma"},
            "frac_1_8-reject": {"fraction": "frac_1_8", "variant": "reject", "gamma_key": "gamma"}}
 
 
 def _prepare(tmp_path, **overrides):
-    from stages.wl_sample import main as sample
-    from stages.wl_data import main as data
     from stages.tokenizer import main as tokenizer
+    from stages.wl_data import main as data
+    from stages.wl_sample import main as sample
 
     params = tiny_params(tmp_path, configs=CONFIGS, **overrides)
     pool, test = tmp_path / "pool.jsonl", tmp_path / "test.jsonl"
@@ -70,9 +72,7 @@ def test_bad_gamma_fails_before_training(tmp_path, gamma):
     from stages.wl_train import main
 
     params = tiny_params(tmp_path, configs=CONFIGS)
-    data = yaml.safe_load(params.read_text())
-    data["gamma"] = gamma
-    params.write_text(yaml.safe_dump(data))
+    write_params(params, {"gamma": gamma}, source=params)
     code = main(["--params", str(params), "--config", "frac_1_8-reject", "--train", str(tmp_path / "missing.jsonl"),
                  "--tokenizer", str(tmp_path / "tok"), "--out", str(tmp_path / "m"), "--checkpoints", str(tmp_path / "c")])
     assert code == 2 and not (tmp_path / "m").exists()
@@ -88,6 +88,44 @@ def test_bad_scope_or_variant_fails_before_training(tmp_path, override):
     assert code == 2 and not (tmp_path / "m").exists()
 
 
+@pytest.mark.parametrize("error", [RuntimeError("killed"), InputError("bad tokenizer.")])
+def test_failed_training_leaves_no_model_or_live_dir(tmp_path, monkeypatch, error):
+    import stages.wl_train as stage
+
+    def crash(examples, tokenizer, spec, training, *, out_dir, live_dir, **kwargs):
+        for path in (out_dir, live_dir):
+            path.mkdir(parents=True)
+            (path / "partial.json").write_text("{}")
+        raise error
+
+    monkeypatch.setattr(stage, "train_weighted", crash)
+    monkeypatch.setattr(stage, "load_tokenizer", lambda path: None)
+    params = tiny_params(tmp_path, configs=CONFIGS)
+    train = write_jsonl(tmp_path / "train.jsonl", [row("fine", "\\boxed{Accept}"), row("weak", "\\boxed{Reject}")])
+    out, live, checkpoints = tmp_path / "m", tmp_path / "live", tmp_path / "c"
+    argv = ["--params", str(params), "--config", "baseline", "--train", str(train), "--tokenizer", str(tmp_path / "tok"),
+            "--out", str(out), "--checkpoints", str(checkpoints), "--live", str(live)]
+    if isinstance(error, InputError):
+        assert stage.main(argv) == 2
+    else:
+        with pytest.raises(RuntimeError, match="killed"):
+            stage.main(argv)
+    assert not out.exists() and not live.exists()
+
+
+@pytest.mark.parametrize("override", [{"seed": "zero"}, {"seed": True}, {"weighted.baseline_gamma": "one"}])
+def test_bad_seed_or_baseline_gamma_fails_before_training(tmp_path, override, caplog):
+    from stages.wl_train import main
+
+    params = tiny_params(tmp_path, configs=CONFIGS)
+    write_params(params, override, source=params)
+    key = next(iter(override))
+    code = main(["--params", str(params), "--config", "baseline", "--train", str(tmp_path / "missing.jsonl"),
+                 "--tokenizer", str(tmp_path / "tok"), "--out", str(tmp_path / "m"), "--checkpoints", str(tmp_path / "c")])
+    assert code == 2 and not (tmp_path / "m").exists()
+    assert f"key '{key}'" in caplog.text
+
+
 def test_only_weighted_train_and_eval_read_gamma(repo_root):
     """Contract: `dvc exp run -S gamma=...` must invalidate nothing outside this family."""
     stages = yaml.safe_load((repo_root / "dvc.yaml").read_text())["stages"]
@@ -100,3 +138,40 @@ def test_only_weighted_train_and_eval_read_gamma(repo_root):
     assert readers == {"wl_train", "wl_eval"}
     configs = yaml.safe_load((repo_root / "params.yaml").read_text())["weighted"]["configs"]
     assert configs["baseline"]["gamma_key"] != "gamma"
+
+
+def _train_function(tmp_path, rows, callbacks=()):
+    """train_weighted on decision rows read back from ``tmp_path/train.jsonl`` (the run's input file)."""
+    from lmlab.modeling import ModelSpec
+    from lmlab.tokenization import train_bpe_tokenizer
+    from lmlab.training import TrainingParams
+    from lmlab.weighted.data import read_decisions
+    from lmlab.weighted.training import train_weighted
+    from tests.weighted.helpers import write_jsonl
+
+    data = write_jsonl(tmp_path / "train.jsonl", rows)
+    texts = [turn["value"] for r in rows for turn in r["conversations"]]
+    tokenizer = train_bpe_tokenizer(texts, vocab_size=300)
+    training = TrainingParams(max_steps=4, batch_size=4, save_steps=2, logging_steps=2, device="cpu")
+    spec = ModelSpec("tiny-gpt2", n_layer=1, d_model=32, n_head=2, d_ff=64, max_positions=128)
+    return train_weighted(read_decisions(data), tokenizer, spec, training, gamma=2.0, variant="accept",
+                          scope="sequence", seed=0, out_dir=tmp_path / "model", checkpoint_dir=tmp_path / "ck",
+                          live_dir=tmp_path / "live", resolved_params={"gamma": 2.0}, inputs=[data],
+                          data_path=data, callbacks=callbacks)
+
+
+def test_a_killed_run_starts_over_when_its_training_data_changed(tmp_path):
+    """The weighted fingerprint covered params only: a changed training set resumed the old run."""
+    from tests.interruption import KillAfterSave, SimulatedKill
+    from tests.weighted.helpers import row
+
+    rows = [row(f"Paper {i}: solid method, clear gains.", r"\boxed{Accept}" if i % 2 else r"\boxed{Reject}", f"r{i}")
+            for i in range(16)]
+    with pytest.raises(SimulatedKill):
+        _train_function(tmp_path, rows, callbacks=[KillAfterSave(2)])
+    assert _train_function(tmp_path, rows)["resumed_from"] == "checkpoint-2"
+    with pytest.raises(SimulatedKill):
+        _train_function(tmp_path, rows, callbacks=[KillAfterSave(2)])
+    changed = _train_function(tmp_path, rows[1:] + rows[:1])
+    assert changed["resumed_from"] is None and changed["steps"] == 4
+    assert json.loads((tmp_path / "model" / "train_summary.json").read_text())["gamma"] == 2.0

@@ -8,8 +8,9 @@ Both kinds see the same prompt (:data:`lmlab.ensemble.data.PROMPT_TEMPLATE`).
   on padding, so the loss is on the answer only (the upstream trained on the prompt too and
   appended no EOS, so its model never learnt to stop).
 
-Training goes through the HF Trainer (DDP under torchrun, DVCLive via
-:class:`lmlab.training.LiveMetricsCallback`, resume from the persisted checkpoint dir).
+Training goes through the one training loop, :func:`lmlab.training.run_training` (HF Trainer:
+DDP under torchrun, DVCLive curves, resume from the persisted checkpoint dir only for the same
+params and data, atomic save).
 """
 
 from __future__ import annotations
@@ -23,24 +24,24 @@ from typing import Any
 import torch
 from transformers import (
     DataCollatorForSeq2Seq,
-    PreTrainedModel,
     PreTrainedTokenizerBase,
     Seq2SeqTrainingArguments,
     Trainer,
+    TrainerCallback,
 )
+from transformers.trainer_utils import TrainOutput
 
 from lmlab.config import params_to_dict
 from lmlab.device import Runtime, limit_cpu_threads
 from lmlab.ensemble.data import format_prompt
 from lmlab.modeling import ModelSpec, build_model, model_kind
 from lmlab.training import (
-    LiveMetricsCallback,
     ResumableSeq2SeqTrainer,
     ResumableTrainer,
     TrainingParams,
-    checkpoint_to_resume,
+    TrainingRun,
     make_training_arguments,
-    run_fingerprint,
+    run_training,
 )
 
 logger = logging.getLogger(__name__)
@@ -140,10 +141,21 @@ def train_instruction_model(
     valid_rows: Sequence[dict[str, Any]],
     tokenizer: PreTrainedTokenizerBase,
     runtime: Runtime,
+    *,
+    name: str,
+    inputs: Sequence[str | Path],
     checkpoint_dir: str | Path,
     live_dir: str | Path,
-) -> tuple[PreTrainedModel, dict[str, Any]]:
-    """Fine-tune ``params.model`` on the rows; returns the model and a small training summary."""
+    out_dir: str | Path | None,
+    callbacks: Sequence[TrainerCallback] = (),
+) -> dict[str, Any]:
+    """Fine-tune ``params.model`` on the rows through :func:`lmlab.training.run_training`.
+
+    ``inputs`` are the paths the rows and the tokenizer came from (train/valid JSONL, tokenizer
+    dir or the local base-model dir): the run resumes a killed run's checkpoint only when their
+    bytes and ``params`` are unchanged. The main process saves the model to ``out_dir`` with
+    ``ensemble_model.json`` ({name, kind, base, losses}); returns that summary.
+    """
     kind = params.kind
     limit_cpu_threads(params.cpu_threads, runtime)
     model = build_model(params.model, tokenizer, seed=params.seed)
@@ -162,15 +174,18 @@ def train_instruction_model(
         params.training, checkpoint_dir, params.seed, runtime, do_eval=bool(valid),
         remove_unused_columns=False, ddp_find_unused_parameters=False, **extra,
     )
-    resume = checkpoint_to_resume(checkpoint_dir, run_fingerprint(params_to_dict(params)), args)
-    trainer = trainer_cls(
-        model=model, args=args, train_dataset=train, eval_dataset=valid or None, data_collator=collator,
-        processing_class=tokenizer, callbacks=[LiveMetricsCallback(live_dir, resume=resume is not None)],
-    )
     logger.info("training %s (%s) on %d rows, %d validation rows", params.model.name, kind, len(train), len(valid))
-    result = trainer.train(resume_from_checkpoint=resume)
-    metrics: dict[str, Any] = {"train_loss": float(result.training_loss), "global_step": int(result.global_step)}
-    evals = [h["eval_loss"] for h in trainer.state.log_history if "eval_loss" in h]
-    if evals:
-        metrics["eval_loss"] = float(evals[-1])
-    return trainer.model, metrics
+    info: dict[str, Any] = {"name": name, "kind": kind, "base": params.model.name}
+
+    def finalize(trainer: Trainer, result: TrainOutput, resumed_from: str | None) -> dict[str, Any]:
+        info.update(train_loss=float(result.training_loss), global_step=int(result.global_step))
+        evals = [h["eval_loss"] for h in trainer.state.log_history if "eval_loss" in h]
+        if evals:
+            info["eval_loss"] = float(evals[-1])
+        return {"ensemble_model.json": info}
+
+    run = TrainingRun(model=model, args=args, train_dataset=train, eval_dataset=valid or None, data_collator=collator,
+                      tokenizer=tokenizer, trainer_class=trainer_cls, callbacks=callbacks, finalize=finalize)
+    outcome = run_training(run, resolved_params=params_to_dict(params), inputs=inputs, checkpoint_dir=checkpoint_dir,
+                           live_dir=live_dir, out_dir=out_dir)
+    return {**info, "resumed_from": Path(outcome.resumed_from).name if outcome.resumed_from else None}

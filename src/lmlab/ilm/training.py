@@ -25,14 +25,16 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
-from transformers import PreTrainedTokenizerBase, StoppingCriteria, StoppingCriteriaList
+from transformers import PreTrainedTokenizerBase, StoppingCriteria, StoppingCriteriaList, Trainer
+from transformers.trainer_utils import TrainOutput
 
 from lmlab.artifacts import remove_path
+from lmlab.config import params_to_dict
 from lmlab.device import select_runtime
 from lmlab.errors import InputError
 from lmlab.ilm.format import START_INFILL, fill_context
@@ -48,20 +50,19 @@ from lmlab.ilm.sequences import (
     sample_example_refs,
     token_nll,
 )
+from lmlab.ilm.splitting import LEVELS
 from lmlab.modeling import ModelSpec, build_model
 from lmlab.training import (
-    LiveMetricsCallback,
     ResumableTrainer,
     TrainingParams,
-    checkpoint_to_resume,
+    TrainingRun,
     make_training_arguments,
-    run_fingerprint,
-    save_model_dir,
+    run_training,
 )
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["IlmTrainParams", "IlmTrainer", "summarize_sums", "generate_infills", "train_ilm"]
+__all__ = ["IlmTrainParams", "TransferParams", "apply_transfer", "IlmTrainer", "summarize_sums", "generate_infills", "train_ilm"]
 
 
 
@@ -92,6 +93,41 @@ class IlmTrainParams:
         if self.trainer.save_steps % self.trainer.eval_steps:
             raise ValueError(f"trainer: save_steps ({self.trainer.save_steps}) must be a multiple of eval_steps "
                              f"({self.trainer.eval_steps}) to keep the best-infill-loss checkpoint")
+
+
+@dataclass(frozen=True)
+class TransferParams:
+    """`ilm.transfer`: specialised models fine-tuned from the general (`all`) model."""
+
+    levels: tuple[str, ...] = ()  # read by dvc.yaml (which stages exist); checked here
+    max_steps: int = 150
+    lr: float | None = None  # None: ilm.train.trainer.lr
+
+    def __post_init__(self) -> None:
+        unknown = [level for level in self.levels if level not in LEVELS]
+        if unknown or len(set(self.levels)) != len(self.levels):
+            raise ValueError(f"levels: a list of distinct levels among {list(LEVELS)}, got {list(self.levels)}")
+        if self.max_steps <= 0:
+            raise ValueError(f"max_steps: must be positive, got {self.max_steps}")
+        if self.lr is not None and not self.lr > 0:
+            raise ValueError(f"lr: must be > 0, got {self.lr}")
+
+
+def apply_transfer(
+    spec: ModelSpec, params: IlmTrainParams, transfer: TransferParams, init_from: str | Path,
+    resolved: Mapping[str, Any],
+) -> tuple[ModelSpec, IlmTrainParams, dict[str, Any]]:
+    """The transfer variant's base model, optimisation settings and resolved params.
+
+    The general model at ``init_from`` is fine-tuned for ``transfer.max_steps`` at ``transfer.lr``
+    (``None``: the level models' lr). The level list is not recorded, so adding a level to
+    ``ilm.transfer.levels`` leaves the existing transfer models' bytes alone.
+    """
+    trainer = replace(params.trainer, max_steps=transfer.max_steps, lr=transfer.lr or params.trainer.lr)
+    params = replace(params, trainer=trainer)
+    updated = {**resolved, "transfer": {"max_steps": transfer.max_steps, "lr": transfer.lr},
+               "init_from": str(init_from), "train": params_to_dict(params)}
+    return replace(spec, name=str(init_from)), params, updated
 
 
 def summarize_sums(sums: torch.Tensor | Sequence[float], prefix: str = "eval") -> dict[str, float]:
@@ -224,13 +260,16 @@ def train_ilm(
     live_dir: str | Path | None,
     out_dir: str | Path | None,
     resolved_params: Mapping[str, Any],
-    fingerprint_files: Sequence[Path] = (),
+    inputs: Sequence[str | Path],
     callbacks: Sequence[Any] = (),
 ) -> dict[str, Any]:
     """Train one ILM on masked examples and save the best-eval-infill-loss model to ``out_dir``.
 
     ``spec`` is the base model (a tiny config, a hub name or a local dir such as the general model
-    for the transfer variant). Returns a summary (best metric, steps, data statistics).
+    for the transfer variant). ``inputs`` are the paths the examples, the tokenizer and a local base
+    model came from: with ``resolved_params`` they make the run's fingerprint (a killed run resumes
+    only on the same bytes). Training goes through :func:`lmlab.training.run_training`. Returns a
+    summary (best metric, steps, data statistics).
     """
     checkpoint_dir = Path(checkpoint_dir)
     tokens = IlmTokens.from_tokenizer(tokenizer)
@@ -251,42 +290,44 @@ def train_ilm(
         greater_is_better=False, group_by_length=params.group_by_length, remove_unused_columns=False,
         length_column_name="length",
     )
-    resume = checkpoint_to_resume(checkpoint_dir, run_fingerprint(resolved_params, fingerprint_files), args)
     samples_path = Path(live_dir) / "samples.jsonl" if live_dir else None
-    if samples_path is not None and not resume and args.process_index == 0:
-        remove_path(samples_path)
-    all_callbacks = [LiveMetricsCallback(live_dir, resume=bool(resume))] if live_dir else []
-    trainer = IlmTrainer(
-        model=build_model(spec, tokenizer, seed), args=args, train_dataset=train_ds, eval_dataset=eval_ds,
-        data_collator=IlmCollator(tokenizer.pad_token_id), processing_class=tokenizer,
-        callbacks=all_callbacks + list(callbacks), train_context=params.train_context, loss_mode=params.loss,
-        ilm_tokens=tokens, samples=samples, samples_path=samples_path,
-        sample_max_new_tokens=params.sample_max_new_tokens,
-    )
-    trainer.train(resume_from_checkpoint=resume)
-    state = trainer.state
-    summary = {
-        "final_model": "best eval_infill_loss checkpoint (load_best_model_at_end)",
-        "best_eval_infill_loss": state.best_metric,
-        "best_checkpoint": Path(state.best_model_checkpoint).name if state.best_model_checkpoint else None,
-        "global_step": state.global_step,
-        "resumed_from": Path(resume).name if resume else None,
-        "train_examples": len(train_ds),
-        "train_examples_split_boundary": int(sum(train_ds["split_boundary"])),
-        "train_examples_truncated": int(sum(train_ds["truncated"])),
-        "eval_examples": len(eval_ds),
-    }
-    logger.info("ILM training done: %s", summary)
-    if out_dir is not None and trainer.is_world_process_zero():
+
+    def on_start(resumed_from: str | None) -> None:
+        if samples_path is not None and not resumed_from:
+            remove_path(samples_path)  # a fresh run's samples do not continue an old run's
+
+    summary: dict[str, Any] = {}
+
+    def finalize(trainer: Trainer, result: TrainOutput, resumed_from: str | None) -> dict[str, Any]:
+        state = trainer.state
+        summary.update({
+            "final_model": "best eval_infill_loss checkpoint (load_best_model_at_end)",
+            "best_eval_infill_loss": state.best_metric,
+            "best_checkpoint": Path(state.best_model_checkpoint).name if state.best_model_checkpoint else None,
+            "global_step": state.global_step,
+            "resumed_from": Path(resumed_from).name if resumed_from else None,
+            "train_examples": len(train_ds),
+            "train_examples_split_boundary": int(sum(train_ds["split_boundary"])),
+            "train_examples_truncated": int(sum(train_ds["truncated"])),
+            "eval_examples": len(eval_ds),
+        })
+        logger.info("ILM training done: %s", summary)
         special_map = {
             "bos_token": tokenizer.bos_token, "eos_token": tokenizer.eos_token, "pad_token": tokenizer.pad_token,
             "unk_token": tokenizer.unk_token, "sep_token": START_INFILL,
             "additional_special_tokens": list(tokens.id_to_token().values()),
         }
-        save_model_dir(out_dir, trainer.model, tokenizer, resolved_params, extra_json={
-            SPECIAL_TOKENS_FILE: tokens.id_to_token(),
-            "special_tokens_map.json": special_map,
-            "training_summary.json": summary,
-        })
-    return summary
+        return {SPECIAL_TOKENS_FILE: tokens.id_to_token(), "special_tokens_map.json": special_map,
+                "training_summary.json": summary}
 
+    run = TrainingRun(
+        model=build_model(spec, tokenizer, seed), args=args, train_dataset=train_ds, eval_dataset=eval_ds,
+        data_collator=IlmCollator(tokenizer.pad_token_id), tokenizer=tokenizer, trainer_class=IlmTrainer,
+        trainer_kwargs=dict(train_context=params.train_context, loss_mode=params.loss, ilm_tokens=tokens,
+                            samples=samples, samples_path=samples_path,
+                            sample_max_new_tokens=params.sample_max_new_tokens),
+        callbacks=callbacks, finalize=finalize,
+    )
+    run_training(run, resolved_params=resolved_params, inputs=inputs, checkpoint_dir=checkpoint_dir,
+                 live_dir=live_dir, out_dir=out_dir, on_start=on_start)
+    return summary

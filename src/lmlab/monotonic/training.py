@@ -5,24 +5,32 @@ Pythia); the **baseline** arm continues training those weights unconstrained, th
 constrains a copy (:func:`lmlab.monotonic.constraint.make_monotonic`) and recovery-trains it. Both arms see the
 same packed blocks in the same order (same seed and data); only their optimisation settings
 differ (the upstream's higher learning rate and longer warm-up for the monotone model are params).
-Training goes through HF ``Trainer`` (DDP under torchrun, resumable from a persisted checkpoint dir).
+Training goes through the one training loop, :func:`lmlab.training.run_training` (HF ``Trainer``, DDP
+under torchrun, resumable from a persisted checkpoint dir only for the same params and data).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from datasets import Dataset
-from transformers import PreTrainedModel, PreTrainedTokenizerBase, default_data_collator
+from transformers import (
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    Trainer,
+    TrainerCallback,
+    default_data_collator,
+)
+from transformers.trainer_utils import TrainOutput
 
 from lmlab.artifacts import atomic_write_json
-from lmlab.config import params_to_dict
 from lmlab.device import select_runtime
 from lmlab.errors import InputError
-from lmlab.modeling import ModelSpec, build_model, load_model
+from lmlab.modeling import ModelSpec, build_model, load_model, save_model_dir
 from lmlab.monotonic.constraint import (
     MARKER_FILE,
     MonotonicParams,
@@ -34,13 +42,11 @@ from lmlab.monotonic.constraint import (
 from lmlab.stage import is_main_process
 from lmlab.tokenization import load_tokenizer
 from lmlab.training import (
-    LiveMetricsCallback,
-    ResumableTrainer,
+    TrainingOutcome,
     TrainingParams,
-    checkpoint_to_resume,
+    TrainingRun,
     make_training_arguments,
-    run_fingerprint,
-    save_model_dir,
+    run_training,
 )
 
 logger = logging.getLogger(__name__)
@@ -91,30 +97,44 @@ def train_causal_lm(
     training: TrainingParams,
     block_size: int,
     seed: int,
+    *,
+    resolved_params: Mapping[str, Any],
+    inputs: Sequence[str | Path],
     checkpoint_dir: str | Path,
     live_dir: str | Path,
-) -> dict[str, float]:
-    """Train ``model`` in place on packed blocks of ``train_texts``; return the final eval metrics."""
+    out_dir: str | Path | None,
+    before_save: Callable[[PreTrainedModel, dict[str, float]], Mapping[str, Any]] | None = None,
+    callbacks: Sequence[TrainerCallback] = (),
+) -> TrainingOutcome:
+    """Train ``model`` on packed blocks of ``train_texts`` through :func:`lmlab.training.run_training`.
+
+    ``inputs`` are the paths the texts, tokenizer and base model came from: with
+    ``resolved_params`` they make the run's fingerprint. After training, every rank evaluates;
+    ``before_save(model, metrics)`` may change the model in place (the monotonic arm bakes its
+    constraint) and returns further files of the model dir. The final eval metrics are the outcome's
+    ``extra_files["train_metrics.json"]``.
+    """
     train_blocks = pack_texts(tokenizer, train_texts, block_size)
     valid_blocks = pack_texts(tokenizer, valid_texts, block_size)
     logger.info("training on %d blocks of %d tokens (%d validation blocks), %d steps of %d",
                 len(train_blocks), block_size, len(valid_blocks), training.max_steps, training.batch_size)
-    checkpoint_dir = Path(checkpoint_dir)
-    fingerprint = run_fingerprint([params_to_dict(training), block_size, seed, train_blocks[:4], len(train_blocks),
-                                   type(model).__name__])
     runtime = select_runtime(training.device, training.precision)
     args = make_training_arguments(training, checkpoint_dir, seed, runtime, do_eval=True)
-    resume = checkpoint_to_resume(checkpoint_dir, fingerprint, args)
-    trainer = ResumableTrainer(
-        model=model, args=args, train_dataset=_dataset(train_blocks), eval_dataset=_dataset(valid_blocks),
-        data_collator=default_data_collator, callbacks=[LiveMetricsCallback(live_dir, resume=resume is not None)],
-    )
-    trainer.train(resume_from_checkpoint=resume)
-    metrics = trainer.evaluate()
-    logger.info("final validation loss %.4f", metrics["eval_loss"])
-    # timings (eval_runtime, *_per_second) differ run to run: keep them out of the saved model dir
-    return {k: float(v) for k, v in metrics.items()
-            if isinstance(v, (int, float)) and not k.endswith(("_runtime", "_per_second"))}
+    metrics: dict[str, float] = {}
+
+    def finalize(trainer: Trainer, result: TrainOutput, resumed_from: str | None) -> dict[str, Any]:
+        final = trainer.evaluate()
+        logger.info("final validation loss %.4f", final["eval_loss"])
+        # timings (eval_runtime, *_per_second) differ run to run: keep them out of the saved model dir
+        metrics.update({k: float(v) for k, v in final.items()
+                        if isinstance(v, (int, float)) and not k.endswith(("_runtime", "_per_second"))})
+        extra = dict(before_save(trainer.model, metrics)) if before_save is not None else {}
+        return {"train_metrics.json": metrics, **extra}
+
+    run = TrainingRun(model=model, args=args, train_dataset=_dataset(train_blocks), eval_dataset=_dataset(valid_blocks),
+                      data_collator=default_data_collator, tokenizer=tokenizer, callbacks=callbacks, finalize=finalize)
+    return run_training(run, resolved_params=resolved_params, inputs=inputs, checkpoint_dir=checkpoint_dir,
+                        live_dir=live_dir, out_dir=out_dir)
 
 
 def run_pretrain(
@@ -128,20 +148,24 @@ def run_pretrain(
     checkpoint_dir: str | Path,
     live_dir: str | Path,
     resolved_params: dict,
+    inputs: Sequence[str | Path],
 ) -> None:
-    """Build the base LM (tiny config or pretrained checkpoint), train it if enabled, save it."""
+    """Build the base LM (tiny config or pretrained checkpoint), train it if enabled, save it.
+
+    ``inputs``: the split files the texts came from (the tokenizer dir and a local base-model dir
+    are added here).
+    """
     tokenizer = load_tokenizer(tokenizer_dir)
     model = build_model(spec, tokenizer, seed)
-    metrics: dict[str, float] = {"skipped": 1.0}
     if params.enabled:
-        metrics = train_causal_lm(model, tokenizer, splits["train"], splits["valid"], params.training, block_size,
-                                  seed, checkpoint_dir, live_dir)
-    else:
-        logger.info("pretraining disabled: the base model %s is used as is", spec.name)
+        train_causal_lm(model, tokenizer, splits["train"], splits["valid"], params.training, block_size, seed,
+                        resolved_params=resolved_params, inputs=[*inputs, tokenizer_dir, Path(spec.name)],
+                        checkpoint_dir=checkpoint_dir, live_dir=live_dir, out_dir=out_dir)
+        return
+    logger.info("pretraining disabled: the base model %s is used as is", spec.name)
     if is_main_process():
-        if not params.enabled:
-            atomic_write_json(Path(live_dir) / "metrics.json", {"skipped": True})
-        save_model_dir(out_dir, model, tokenizer, resolved_params, {"train_metrics.json": metrics})
+        atomic_write_json(Path(live_dir) / "metrics.json", {"skipped": True})
+        save_model_dir(out_dir, model, tokenizer, resolved_params, {"train_metrics.json": {"skipped": 1.0}})
 
 
 def run_arm(
@@ -155,11 +179,14 @@ def run_arm(
     checkpoint_dir: str | Path,
     live_dir: str | Path,
     resolved_params: dict,
+    inputs: Sequence[str | Path],
+    callbacks: Sequence[TrainerCallback] = (),
 ) -> None:
     """Recovery-train one arm from the pretrained base; the monotonic arm is constrained first.
 
     The saved monotone model has plain (baked, non-negative) weights and a ``monotonic.json``
-    marker; the baseline copy is checked to carry no parametrization.
+    marker; the baseline copy is checked to carry no parametrization. ``inputs``: the split files
+    the texts came from (the pretrained base dir is added here).
     """
     tokenizer = load_tokenizer(pretrained_dir)
     model = load_model(pretrained_dir)
@@ -168,14 +195,16 @@ def run_arm(
         raise RuntimeError("the baseline copy unexpectedly carries parametrizations")
     if summary is not None:
         summary["min_weight_before_training"] = min_constrained_weight(model)
-    metrics = train_causal_lm(model, tokenizer, splits["train"], splits["valid"], arm.training, block_size, seed,
-                              checkpoint_dir, live_dir)
-    extra: dict = {"train_metrics.json": metrics}
-    if summary is not None:
-        summary["min_weight_after_training"] = min_constrained_weight(model)
+
+    def bake(trained: PreTrainedModel, metrics: dict[str, float]) -> dict[str, Any]:
+        if summary is None:
+            return {}
+        summary["min_weight_after_training"] = min_constrained_weight(trained)
         logger.info("min constrained weight: %.3g before, %.3g after training",
                     summary["min_weight_before_training"], summary["min_weight_after_training"])
-        strip_parametrizations(model)
-        extra[MARKER_FILE] = summary
-    if is_main_process():
-        save_model_dir(out_dir, model, tokenizer, resolved_params, extra)
+        strip_parametrizations(trained)
+        return {MARKER_FILE: summary}
+
+    train_causal_lm(model, tokenizer, splits["train"], splits["valid"], arm.training, block_size, seed,
+                    resolved_params=resolved_params, inputs=[*inputs, pretrained_dir], checkpoint_dir=checkpoint_dir,
+                    live_dir=live_dir, out_dir=out_dir, before_save=bake, callbacks=callbacks)

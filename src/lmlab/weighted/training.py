@@ -3,8 +3,9 @@
 One call trains one ``wl_train@<config>`` model: encode the rows (prompt masked, decision
 token checked), build the base model (tiny from config, or any hub name / local dir), and run
 ``transformers.Trainer`` with :class:`lmlab.weighted.loss.WeightedLoss` as ``compute_loss_func``.
-Dynamic padding, DDP under ``torchrun``, DVCLive logging and resuming from a persisted
-checkpoint dir all come from the Trainer and :mod:`lmlab.training`.
+Dynamic padding, DDP under ``torchrun``, DVCLive logging, resuming from a persisted
+checkpoint dir (only for the same params and data) and saving all come from the one training loop,
+:func:`lmlab.training.run_training`.
 """
 
 from __future__ import annotations
@@ -15,24 +16,16 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from transformers import DataCollatorForSeq2Seq, PreTrainedTokenizerBase
+from transformers import DataCollatorForSeq2Seq, PreTrainedTokenizerBase, Trainer, TrainerCallback
+from transformers.trainer_utils import TrainOutput
 
 from lmlab.artifacts import json_ready
-from lmlab.weighted.data import DecisionExample
-from lmlab.weighted.tokens import DecisionVocab, encode_decisions
 from lmlab.device import seed_everything, select_runtime
 from lmlab.modeling import ModelSpec, build_model
-from lmlab.stage import is_main_process
-from lmlab.training import (
-    LiveMetricsCallback,
-    ResumableTrainer,
-    TrainingParams,
-    checkpoint_to_resume,
-    make_training_arguments,
-    run_fingerprint,
-    save_model_dir,
-)
+from lmlab.training import TrainingParams, TrainingRun, make_training_arguments, run_training
+from lmlab.weighted.data import DecisionExample
 from lmlab.weighted.loss import WeightedLoss, check_loss_settings
+from lmlab.weighted.tokens import DecisionVocab, encode_decisions
 
 logger = logging.getLogger(__name__)
 
@@ -55,9 +48,16 @@ def train_weighted(
     checkpoint_dir: str | Path,
     live_dir: str | Path | None,
     resolved_params: Mapping[str, Any],
+    inputs: Sequence[str | Path],
     data_path: str | Path | None = None,
+    callbacks: Sequence[TrainerCallback] = (),
 ) -> dict[str, Any]:
-    """Train one model and save it (main process) to ``out_dir``; return a small summary."""
+    """Train one model through :func:`lmlab.training.run_training`; return a small summary.
+
+    ``inputs`` are the paths the examples and the tokenizer were read from (the training JSONL,
+    the tokenizer dir): their bytes join ``resolved_params`` in the run's fingerprint, so a killed
+    run resumes only on the same data. ``data_path`` names the JSONL in error messages.
+    """
     check_loss_settings(gamma, variant, scope)
     tokenizer.padding_side = "right"
     encoded, vocab = encode_decisions(tokenizer, examples, spec.max_positions, data_path)
@@ -68,28 +68,24 @@ def train_weighted(
     model = build_model(spec, tokenizer, seed=seed)
     args = make_training_arguments(training, checkpoint_dir, seed, runtime, do_eval=False,
                                    remove_unused_columns=False)
-    collator = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)
-    trainer = ResumableTrainer(model=model, args=args, train_dataset=rows, data_collator=collator, compute_loss_func=loss)
-    if live_dir is not None:
-        trainer.add_callback(LiveMetricsCallback(live_dir))
     n_acc = sum(e.accept for e in encoded)
     logger.info("training on %d rows (%d Accept), gamma %.3g, variant %s, scope %s", len(rows), n_acc, gamma,
                 variant, scope)
-    resume = checkpoint_to_resume(checkpoint_dir, run_fingerprint(json_ready(dict(resolved_params))), args)
-    result = trainer.train(resume_from_checkpoint=resume)
-    summary = {
-        "train_loss": float(result.training_loss),
-        "steps": int(result.global_step),
-        "n_rows": len(rows),
-        "n_accept": n_acc,
-        "gamma": float(gamma),
-        "variant": variant,
-        "scope": scope,
-    }
-    if is_main_process():
-        save_model_dir(out_dir, trainer.model, tokenizer, resolved_params,
-                       {VOCAB_FILE: asdict(vocab), "train_summary.json": summary})
-    return summary
+    summary: dict[str, Any] = {"n_rows": len(rows), "n_accept": n_acc, "gamma": float(gamma), "variant": variant,
+                               "scope": scope}
+
+    def finalize(trainer: Trainer, result: TrainOutput, resumed_from: str | None) -> dict[str, Any]:
+        summary.update(train_loss=float(result.training_loss), steps=int(result.global_step))
+        return {VOCAB_FILE: asdict(vocab), "train_summary.json": summary}
+
+    run = TrainingRun(
+        model=model, args=args, train_dataset=rows, tokenizer=tokenizer,
+        data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100),
+        trainer_kwargs={"compute_loss_func": loss}, callbacks=callbacks, finalize=finalize,
+    )
+    outcome = run_training(run, resolved_params=json_ready(dict(resolved_params)), inputs=inputs,
+                           checkpoint_dir=checkpoint_dir, live_dir=live_dir, out_dir=out_dir)
+    return {**summary, "resumed_from": Path(outcome.resumed_from).name if outcome.resumed_from else None}
 
 
 def load_vocab(data: Mapping[str, Any]) -> DecisionVocab:
