@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 from lmlab.artifacts import atomic_write_json, stage_outputs
-from lmlab.config import load_params, read_params_file, section_of
+from lmlab.config import load_mapping, load_params, load_value
 from lmlab.ensemble.compare import CompareParams, compare_models
-from lmlab.ensemble.report import contract_metrics, plot_agreement_matrix, plot_class_accuracy
-from lmlab.errors import ParamsError
 from lmlab.ensemble.data import read_instruction_rows
+from lmlab.ensemble.report import contract_metrics, plot_agreement_matrix, plot_class_accuracy
+from lmlab.ensemble.training import SftModelParams
 from lmlab.stage import stage_main, stage_parser
 
 PLOTS = ("ensemble_agreement.png", "ensemble_class_accuracy.png")
@@ -32,12 +33,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--plots-dir", type=Path, required=True)
     args = parser.parse_args(argv)
     params = load_params(CompareParams, args.params, "ensemble.compare")
-    raw = read_params_file(args.params)
-    seed = int(section_of(raw, "seed", args.params))
-    judge = section_of(raw, "ensemble.judge", args.params)
-    if judge not in ("minilm", "none"):
-        raise ParamsError(f"must be 'minilm' or 'none', got {judge!r}.", path=args.params, key="ensemble.judge")
-    names = list(section_of(raw, "ensemble.models", args.params))
+    seed = load_value(args.params, "seed", int)
+    judge = load_value(args.params, "ensemble.judge", Literal["minilm", "none"])
+    names = list(load_mapping(SftModelParams, args.params, "ensemble.models", top_level=("seed",)))
     test_rows, train_rows = read_instruction_rows(args.test), read_instruction_rows(args.train)
     plots = [args.plots_dir / name for name in PLOTS]
     with stage_outputs([args.report, args.metrics, *plots]):

@@ -22,8 +22,8 @@ from lmlab.ilm.evaluation import (
     plot_matrix,
     specialization_gains,
 )
-from lmlab.ilm.sequences import check_masked
 from lmlab.ilm.pickles import load_pickle
+from lmlab.ilm.sequences import check_masked
 from lmlab.stage import stage_main, stage_parser
 
 

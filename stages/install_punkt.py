@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from lmlab.artifacts import atomic_dir
+from lmlab.artifacts import atomic_dir, stage_outputs
 from lmlab.ilm.punkt import write_punkt_tab
 from lmlab.stage import stage_main, stage_parser
 
@@ -19,7 +19,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = stage_parser(__doc__)
     parser.add_argument("--out", type=Path, required=True, help="nltk_data directory to create")
     args = parser.parse_args(argv)
-    with atomic_dir(args.out) as tmp:
+    with stage_outputs([args.out]), atomic_dir(args.out) as tmp:
         write_punkt_tab(tmp)
 
 

@@ -8,23 +8,12 @@ point `monotonic.data.text` at another corpus and ignore this file.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from lmlab.artifacts import atomic_write_text, stage_outputs
 from lmlab.config import load_params
-from lmlab.monotonic.corpus import generate_general_text
+from lmlab.monotonic.corpus import SampleParams, generate_general_text
 from lmlab.stage import stage_main, stage_parser
-
-
-@dataclass(frozen=True)
-class SampleParams:
-    n_documents: int = 3000
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.n_documents < 10:
-            raise ValueError(f"n_documents: must be >= 10, got {self.n_documents}")
 
 
 @stage_main("mono_sample")

@@ -9,8 +9,8 @@ from pathlib import Path
 from lmlab.artifacts import atomic_write_json, atomic_write_text, stage_outputs
 from lmlab.errors import InputError
 from lmlab.inputs import read_text_strict
-from lmlab.stage import stage_main, stage_parser
 from lmlab.report.summary import FamilyMetrics, build_summary, render_markdown
+from lmlab.stage import stage_main, stage_parser
 
 
 def _family_arg(value: str) -> tuple[str, Path]:

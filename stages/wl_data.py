@@ -8,26 +8,14 @@ one in three accepted) and `<out>/summary.json`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from lmlab.artifacts import atomic_dir, atomic_write_json, stage_outputs
-from lmlab.config import build_params, load_params, read_params_file, section_of
-from lmlab.weighted.data import examples_to_rows, read_decisions, sample_proportion
-from lmlab.errors import ParamsError
+from lmlab.artifacts import stage_outputs
+from lmlab.config import load_mapping, load_params
 from lmlab.stage import stage_main, stage_parser
-from lmlab.weighted.params import SetsParams, WeightedConfig
-
-
-def check_configs(params_path: Path, fractions: dict[str, float]) -> None:
-    """Every `weighted.configs.<name>` must parse and name a defined fraction."""
-    configs = section_of(read_params_file(params_path), "weighted.configs", params_path)
-    for name, raw in configs.items():
-        cfg = build_params(WeightedConfig, raw, key_prefix=f"weighted.configs.{name}", path=params_path)
-        if cfg.fraction not in fractions:
-            raise ParamsError(f"unknown fraction '{cfg.fraction}' (defined: {sorted(fractions)}).",
-                              path=params_path, key=f"weighted.configs.{name}.fraction")
+from lmlab.weighted.data import read_decisions, write_sets
+from lmlab.weighted.params import SetsParams, WeightedConfig, check_configs
 
 
 @stage_main("wl_data")
@@ -39,22 +27,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     params = load_params(SetsParams, args.params, "weighted.sets", top_level=("seed",))
     with stage_outputs([args.out]):
-        check_configs(args.params, dict(params.fractions))
+        load_mapping(WeightedConfig, args.params, "weighted.configs", check=lambda c: check_configs(c, params.fractions))
         pool = read_decisions(args.pool)
         read_decisions(args.test)
         write_sets(pool, params, args.out)
-
-
-def write_sets(pool, params: SetsParams, out: Path) -> None:
-    """One JSONL per named fraction plus summary.json, swapped into place atomically."""
-    with atomic_dir(out) as tmp:
-        summary = {}
-        for name, frac in params.fractions.items():
-            rows = sample_proportion(pool, frac, params.size, params.seed, name)
-            text = "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in examples_to_rows(rows))
-            (tmp / f"{name}.jsonl").write_text(text, encoding="utf-8")
-            summary[name] = {"fraction": frac, "n": len(rows), "n_accept": sum(r.accept for r in rows)}
-        atomic_write_json(tmp / "summary.json", summary)
 
 
 if __name__ == "__main__":

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from lmlab.artifacts import atomic_write_text, stage_outputs
 from lmlab.config import load_params
-from lmlab.weighted.corpus import DecisionSampleParams, make_split
 from lmlab.stage import stage_main, stage_parser
+from lmlab.weighted.corpus import DecisionSampleParams, make_split
 
 
 def _jsonl(rows: list[dict]) -> str:

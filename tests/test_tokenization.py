@@ -53,3 +53,13 @@ def test_iter_corpus_texts_reads_csv_jsonl_and_text(tmp_path: Path) -> None:
     txt = tmp_path / "c.txt"
     txt.write_text("a doc\n\n\nanother\n")
     assert iter_corpus_texts(txt) == ["a doc", "another"]
+
+
+def test_prepare_tokenizer_passes_min_frequency_to_bpe():
+    """`<family>.tokenizer.min_frequency` was once read and then ignored: a rarer-merge BPE must differ."""
+    from lmlab.tokenization import prepare_tokenizer
+
+    texts = ["the cat sat on the mat", "a dog ran in the park", "zebra xylophone quokka"] * 3
+    common = prepare_tokenizer("tiny-gpt2", texts, 400, min_frequency=1)
+    strict = prepare_tokenizer("tiny-gpt2", texts, 400, min_frequency=4)
+    assert len(common) > len(strict)

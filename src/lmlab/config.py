@@ -1,6 +1,8 @@
 """Typed, strict parameters: a params.yaml section becomes a frozen dataclass.
 
-Stages call :func:`load_params`; the library never reads ``params.yaml`` itself.
+Stages call :func:`load_params` (a section), :func:`load_value` (one value: ``seed``, ``gamma``,
+``ensemble.judge``) and :func:`load_mapping` (named entries: ``weighted.configs``); nothing reads
+``params.yaml`` by hand and the rest of the library never reads it at all.
 Unknown keys, wrong types and invalid values raise :class:`ParamsError` naming the
 file, line, column and dotted key, so a typo never silently becomes a default.
 
@@ -15,7 +17,7 @@ import dataclasses
 import json
 import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 
@@ -26,7 +28,8 @@ from lmlab.errors import ParamsError
 
 T = TypeVar("T")
 
-__all__ = ["load_params", "build_params", "params_to_dict", "read_params_file", "section_of", "key_position"]
+__all__ = ["load_params", "load_value", "load_mapping", "build_params", "params_to_dict", "read_params_file",
+           "section_of", "key_position"]
 
 
 def read_params_file(path: str | Path) -> Any:
@@ -99,8 +102,93 @@ def load_params(
     """
     data = read_params_file(path)
     node = section_of(data, section, path)
+    merged = _with_top_level(data, node, section, top_level, path)
+    if overrides:
+        merged.update(overrides)
+    return build_params(cls, merged, key_prefix=section, path=path, node=node, root=data)
+
+
+@typing.overload
+def load_value(path: str | Path, key: str, tp: type[T], *, check: Callable[[T], None] | None = None,
+               hint: str | None = None) -> T: ...
+
+
+@typing.overload
+def load_value(path: str | Path, key: str, tp: Any, *, check: Callable[[Any], None] | None = None,
+               hint: str | None = None) -> Any: ...
+
+
+def load_value(
+    path: str | Path,
+    key: str,
+    tp: Any,
+    *,
+    check: Callable[[Any], None] | None = None,
+    hint: str | None = None,
+) -> Any:
+    """The value at dotted ``key`` (``"seed"``, ``"ensemble.judge"``) of the params file, of type ``tp``.
+
+    ``tp`` is any type :func:`build_params` accepts for a field (``int``, ``float``, ``Literal[...]``,
+    ``dict[str, float]``, a dataclass...); ``bool`` never passes for a number. A missing key or a
+    wrong type is a :class:`ParamsError` at ``path:line:col`` naming ``key``, with ``hint``.
+    ``check(value)`` may raise :class:`ParamsError` for an invalid value; it is reported at ``key``
+    (or at the error's own dotted key) with the file position filled in.
+    """
+    data = read_params_file(path)
+    parent_key, _, leaf = key.rpartition(".")
+    parent = section_of(data, parent_key, path)
+    line, col = _position(data, key)
+    if not isinstance(parent, Mapping) or leaf not in parent:
+        raise ParamsError("this parameter is missing from the params file.", path=path, line=line, column=col,
+                          key=key, hint=hint or f"add '{key}' (see the defaults in the repository's params.yaml).")
+
+    def fail(what: str) -> ParamsError:
+        return ParamsError(what, path=path, line=line, column=col, key=key, hint=hint)
+
+    value = _coerce(tp, parent[leaf], fail, key, path, parent[leaf])
+    _run_check(check, value, data, path, key, hint)
+    return value
+
+
+def load_mapping(
+    cls: type[T],
+    path: str | Path,
+    section: str,
+    *,
+    top_level: Sequence[str] = (),
+    check: Callable[[Mapping[str, T]], None] | None = None,
+) -> Mapping[str, T]:
+    """Every entry of the mapping at ``section`` (``weighted.configs``) as a ``cls``, by name, in file order.
+
+    Each entry is built as ``load_params(cls, path, f"{section}.{name}", top_level=top_level)`` would;
+    an empty mapping is an error. ``check(entries)`` may raise :class:`ParamsError` for a cross-entry
+    problem; its dotted key (default: ``section``) is located in the file.
+    """
+    data = read_params_file(path)
+    node = section_of(data, section, path)
+    if not isinstance(node, Mapping) or not node:
+        line, col = _position(data, section)
+        raise ParamsError(f"expected a mapping of names to entries, got {_plain(node)!r}.", path=path, line=line,
+                          column=col, key=section, hint="give at least one 'name: {...}' entry.")
+    entries: dict[str, T] = {}
+    for name, entry in node.items():
+        prefix = f"{section}.{name}"
+        if not isinstance(entry, Mapping):
+            line, col = key_position(node, name)
+            raise ParamsError(f"expected a mapping, got {_plain(entry)!r}.", path=path, line=line, column=col,
+                              key=prefix)
+        merged = _with_top_level(data, entry, prefix, top_level, path)
+        entries[str(name)] = build_params(cls, merged, key_prefix=prefix, path=path, node=entry, root=data)
+    result = types.MappingProxyType(entries)
+    _run_check(check, result, data, path, section, None)
+    return result
+
+
+def _with_top_level(data: Any, node: Any, section: str, top_level: Sequence[str], path: str | Path) -> dict[str, Any]:
+    """The section's keys plus the root's ``top_level`` keys (which must not be repeated in it)."""
     if not isinstance(node, Mapping):
-        raise ParamsError("expected a mapping of keys to values.", path=path, key=section)
+        line, col = _position(data, section)
+        raise ParamsError("expected a mapping of keys to values.", path=path, line=line, column=col, key=section)
     merged: dict[str, Any] = dict(node)
     for key in top_level:
         if key not in data:
@@ -112,9 +200,32 @@ def load_params(
                 path=path, line=line, column=col, key=f"{section}.{key}",
             )
         merged[key] = data[key]
-    if overrides:
-        merged.update(overrides)
-    return build_params(cls, merged, key_prefix=section, path=path, node=node, root=data)
+    return merged
+
+
+def _position(data: Any, dotted: str) -> tuple[int | None, int | None]:
+    """1-based (line, column) of the deepest existing part of ``dotted`` in the parsed file."""
+    node, position = data, key_position(data, "")
+    for part in dotted.split(".") if dotted else ():
+        if not isinstance(node, Mapping) or part not in node:
+            break
+        position, node = key_position(node, part), node[part]
+    return position
+
+
+def _run_check(check: Callable[[Any], None] | None, value: Any, data: Any, path: str | Path, key: str,
+               hint: str | None) -> None:
+    """Run ``check(value)``; a :class:`ParamsError` without a file gets ``path`` and its key's position."""
+    if check is None:
+        return
+    try:
+        check(value)
+    except ParamsError as exc:
+        if exc.path is not None:
+            raise
+        where = exc.key or key
+        line, col = _position(data, where)
+        raise ParamsError(exc.what, path=path, line=line, column=col, key=where, hint=exc.hint or hint) from exc
 
 
 def build_params(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
@@ -16,7 +17,21 @@ logger = logging.getLogger(__name__)
 EOS_TOKEN = "<|endoftext|>"
 PAD_TOKEN = "<|pad|>"
 
-__all__ = ["train_bpe_tokenizer", "prepare_tokenizer", "load_tokenizer", "add_special_tokens", "EOS_TOKEN"]
+__all__ = ["TokenizerParams", "train_bpe_tokenizer", "prepare_tokenizer", "load_tokenizer", "add_special_tokens", "EOS_TOKEN"]
+
+
+@dataclass(frozen=True)
+class TokenizerParams:
+    """``<family>.tokenizer``: BPE size and the family's special tokens (stage ``<family>_tokenizer``)."""
+
+    vocab_size: int = 2048
+    min_frequency: int = 2
+    special_tokens: tuple[str, ...] = ()
+    text_fields: tuple[str, ...] = ("text",)
+
+    def __post_init__(self) -> None:
+        if self.vocab_size < 300:
+            raise ValueError(f"vocab_size: must be >= 300, got {self.vocab_size}")
 
 
 def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int, min_frequency: int = 2) -> PreTrainedTokenizerFast:
@@ -58,12 +73,13 @@ def prepare_tokenizer(
     vocab_size: int,
     special_tokens: Sequence[str] = (),
     is_tiny: bool = True,
+    min_frequency: int = 2,
 ) -> PreTrainedTokenizerBase:
     """The tokenizer a family trains with: trained BPE for tiny models, else the base model's own.
 
     Both paths get a pad token and the family's ``special_tokens`` added the same way.
     """
-    tokenizer = train_bpe_tokenizer(texts, vocab_size) if is_tiny else load_tokenizer(base_model)
+    tokenizer = train_bpe_tokenizer(texts, vocab_size, min_frequency) if is_tiny else load_tokenizer(base_model)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     add_special_tokens(tokenizer, special_tokens)

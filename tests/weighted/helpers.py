@@ -6,29 +6,25 @@ import json
 from pathlib import Path
 from typing import Any
 
-import yaml
+from tests.conftest import write_params
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+TINY = {
+    "sample.n_pool": 160, "sample.n_test": 40,
+    "sets.size": 48,
+    "model.d_model": 32, "model.d_ff": 64, "model.max_positions": 128,
+    "training.max_steps": 4, "training.batch_size": 8, "training.logging_steps": 2, "training.save_steps": 4,
+    "tokenizer.vocab_size": 400,
+}
 
 
 def tiny_params(tmp_path: Path, **weighted_overrides: Any) -> Path:
-    """The repository's params.yaml with a tiny weighted section (and overrides) written to tmp."""
-    data = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
-    w = data["weighted"]
-    w["sample"].update(n_pool=160, n_test=40)
-    w["sets"].update(size=48)
-    w["model"].update(d_model=32, d_ff=64, max_positions=128)
-    w["training"].update(max_steps=4, batch_size=8, logging_steps=2, save_steps=4)
-    w["tokenizer"].update(vocab_size=400)
-    for dotted, value in weighted_overrides.items():
-        node = w
-        *parents, leaf = dotted.split("__")
-        for part in parents:
-            node = node[part]
-        node[leaf] = value
-    path = tmp_path / "params.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
+    """The repository's params.yaml with a tiny weighted section (and overrides) written to tmp.
+
+    ``weighted_overrides`` are keys under ``weighted`` with ``__`` for the dots (``sample__n_test=5``).
+    """
+    overrides = {f"weighted.{key}": value for key, value in TINY.items()}
+    overrides.update({f"weighted.{key.replace('__', '.')}": value for key, value in weighted_overrides.items()})
+    return write_params(tmp_path / "params.yaml", overrides)
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from lmlab.errors import InputError
 from lmlab.weighted.corpus import DecisionSampleParams, make_split
 from lmlab.weighted.data import (
     format_prompt,
@@ -13,8 +14,9 @@ from lmlab.weighted.data import (
     read_decisions,
     sample_proportion,
     swap_decision,
+    write_sets,
 )
-from lmlab.errors import InputError
+from lmlab.weighted.params import SetsParams
 from tests.weighted.helpers import row, tiny_params, write_jsonl
 
 
@@ -80,9 +82,32 @@ def test_pool_too_small(pool):
         sample_proportion(pool, 0.125, 990, seed=0, name="big")
 
 
+def test_write_sets_writes_every_fraction_and_a_summary(pool, tmp_path):
+    params = SetsParams(seed=3, size=48, fractions={"frac_1_2": 0.5, "frac_1_8": 0.125})
+    out = tmp_path / "sets"
+    summary = write_sets(pool, params, out)
+    assert sorted(p.name for p in out.iterdir()) == ["frac_1_2.jsonl", "frac_1_8.jsonl", "summary.json"]
+    assert json.loads((out / "summary.json").read_text()) == summary
+    assert summary["frac_1_8"] == {"fraction": 0.125, "n": 48, "n_accept": 6}
+    expected = sample_proportion(pool, 0.125, 48, 3, "frac_1_8")
+    lines = (out / "frac_1_8.jsonl").read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line) for line in lines] == [e.raw for e in expected]
+    assert lines[0] == json.dumps(expected[0].raw, ensure_ascii=False, sort_keys=True)
+
+
+def test_write_sets_leaves_the_old_dir_when_a_set_cannot_be_drawn(pool, tmp_path):
+    out = tmp_path / "sets"
+    write_sets(pool, SetsParams(size=48, fractions={"frac_1_2": 0.5}), out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    with pytest.raises(InputError, match="needs"):
+        write_sets(pool, SetsParams(size=990, fractions={"big": 0.125}), out)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert not list(tmp_path.glob(".sets.tmp-*"))
+
+
 def _run_data(tmp_path, params):
-    from stages.wl_sample import main as sample_main
     from stages.wl_data import main
+    from stages.wl_sample import main as sample_main
 
     pool, test = tmp_path / "pool.jsonl", tmp_path / "test.jsonl"
     if not pool.exists():
@@ -105,6 +130,7 @@ def test_wl_data_stage_writes_named_sets(tmp_path):
 @pytest.mark.parametrize("override,message", [
     ({"sets__fractions": {"frac_1_2": 0.5, "bad": 1.0}}, "fractions"),
     ({"configs__baseline__fraction": "frac_9_9"}, "unknown fraction"),
+    ({"configs": {}}, "expected a mapping of names"),
     ({"configs__baseline__variant": "both"}, "variant"),
 ])
 def test_wl_data_bad_params_fail_before_training(tmp_path, override, message, caplog):

@@ -5,8 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from lmlab.errors import InputError
 from lmlab.weighted.data import DecisionExample
-from lmlab.weighted.evaluation import classification_metrics, evaluate_decisions, score_decisions
+from lmlab.weighted.evaluation import (
+    CONTRACT,
+    EXTRAS,
+    classification_metrics,
+    evaluate_configs,
+    evaluate_decisions,
+    score_decisions,
+    weighted_metrics,
+)
+from lmlab.weighted.params import WeightedConfig
 from lmlab.weighted.tokens import encode_decisions
 
 
@@ -60,3 +70,37 @@ def test_evaluate_counts_unknowns_and_agreement(tiny_gpt2, tiny_tokenizer):
     # an untrained model does not write \boxed{...}: every generation is an unknown, none agrees
     assert m["gen_unknowns"] == len(rows) and m["agreement"] == 0.0
     assert np.isnan(m["gen_acceptance_rate"])
+
+
+def _result(accuracy: float, ids: list[str]) -> dict:
+    metrics = {k: accuracy for k in CONTRACT + EXTRAS} | {"gold_acceptance_rate": 0.5, "n": len(ids), "mean_p_accept": 0.4}
+    return {"metrics": metrics, "p_accept": [0.25] * len(ids), "generations": [f"g{i}" for i in range(10)], "ids": ids}
+
+
+def test_weighted_metrics_layout():
+    configs = {"baseline": WeightedConfig("frac_1_2", "accept", "weighted.baseline_gamma"),
+               "frac_1_8-reject": WeightedConfig("frac_1_8", "reject")}
+    ids = ["r0", "r1"]
+    results = {"baseline": _result(0.75, ids), "frac_1_8-reject": _result(0.5, ids)}
+    trained = {"baseline": {"gamma": 1.0, "variant": "accept", "steps": 4},
+               "frac_1_8-reject": {"gamma": 4.0, "variant": "reject", "steps": 4}}
+    metrics, full = weighted_metrics(configs, {"frac_1_2": 0.5, "frac_1_8": 0.125}, 4, results, trained)
+    assert set(metrics) == {"gamma", "gold_acceptance_rate", "baseline", "frac_1_8-reject"}
+    assert metrics["gamma"] == 4.0 and isinstance(metrics["gamma"], float) and metrics["gold_acceptance_rate"] == 0.5
+    reject = metrics["frac_1_8-reject"]
+    assert set(reject) == set(CONTRACT + EXTRAS) | {"gamma", "accept_fraction", "upweights_accept"}
+    assert (reject["gamma"], reject["accept_fraction"], reject["upweights_accept"]) == (4.0, 0.125, 0)
+    assert metrics["baseline"]["upweights_accept"] == 1 and metrics["baseline"]["accuracy"] == 0.75
+    assert full["ids"] == ids and list(full["configs"]) == ["baseline", "frac_1_8-reject"]
+    entry = full["configs"]["baseline"]
+    assert entry["config"] == {"fraction": "frac_1_2", "variant": "accept", "gamma": 1.0, "steps": 4}
+    assert entry["metrics"]["mean_p_accept"] == 0.4 and entry["p_accept"] == [0.25, 0.25]
+    assert entry["sample_generations"] == [f"g{i}" for i in range(8)]
+
+
+def test_evaluate_configs_needs_trained_model_dirs(tmp_path):
+    configs = {"baseline": WeightedConfig("frac_1_2")}
+    with pytest.raises(InputError, match="no config.json"):
+        evaluate_configs(tmp_path, configs, {"frac_1_2": 0.5}, 4.0, [])
+    with pytest.raises(InputError, match="weighted.configs is empty"):
+        evaluate_configs(tmp_path, {}, {"frac_1_2": 0.5}, 4.0, [])

@@ -9,8 +9,8 @@ import torch
 from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
 
 from lmlab.weighted.data import DecisionExample
-from lmlab.weighted.tokens import encode_decisions
 from lmlab.weighted.loss import WeightedLoss, class_weights, find_decisions, weighted_decision_loss
+from lmlab.weighted.tokens import encode_decisions
 
 USERS = ["Strength: the method is novel.", "Weakness: the baselines are weak.", "Note: minor typos remain.",
          "Strength: the theory is sound. Weakness: the idea is incremental."]

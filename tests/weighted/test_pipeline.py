@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-import yaml
+
+from tests.conftest import copy_repository
 
 BEGIN, END = "  # ===== Weighted-loss family =====", "  # ===== end Weighted-loss family ====="
 CONFIGS = {"baseline": {"fraction": "frac_1_2", "variant": "accept", "gamma_key": "weighted.baseline_gamma"},
@@ -35,30 +35,25 @@ def _family_dvc_yaml(repo_root: Path) -> str:
 
 @pytest.mark.slow
 def test_exp_run_gamma_reruns_only_the_weighted_family(tmp_path, repo_root):
-    work = tmp_path / "repo"
-    work.mkdir()
-    for name in ("src", "stages"):
-        shutil.copytree(repo_root / name, work / name, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(repo_root / "pyproject.toml", work)
-    params = yaml.safe_load((repo_root / "params.yaml").read_text())
-    w = params["weighted"]
-    w["configs"] = CONFIGS
-    w["sample"].update(n_pool=120, n_test=20)
-    w["sets"].update(size=24, fractions={"frac_1_2": 0.5})
-    w["model"].update(d_model=16, n_head=2, d_ff=32)
-    w["tokenizer"].update(vocab_size=300)
-    w["training"].update(max_steps=3, batch_size=8, logging_steps=1, save_steps=3)
-    params["gamma"] = 4.0
-    (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    small = {
+        "gamma": 4.0,
+        "weighted.configs": CONFIGS,
+        "weighted.sample.n_pool": 120, "weighted.sample.n_test": 20,
+        "weighted.sets.size": 24, "weighted.sets.fractions": {"frac_1_2": 0.5},
+        "weighted.model.d_model": 16, "weighted.model.n_head": 2, "weighted.model.d_ff": 32,
+        "weighted.tokenizer.vocab_size": 300,
+        "weighted.training.max_steps": 3, "weighted.training.batch_size": 8,
+        "weighted.training.logging_steps": 1, "weighted.training.save_steps": 3,
+    }
+    # The code and params only; dvc.yaml becomes the family's stages (committed before the first run).
+    work = copy_repository(tmp_path / "repo", small, files=("src", "stages", "pyproject.toml", "params.yaml"))
     (work / "dvc.yaml").write_text(_family_dvc_yaml(repo_root))
     venv_bin = str(Path(sys.executable).parent)
     env = {**os.environ, "PATH": f"{venv_bin}:{os.environ['PATH']}", "PYTHONPATH": str(work / "src"),
            "DVC_NO_ANALYTICS": "1", "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
            "GIT_COMMITTER_EMAIL": "t@t", "LMLAB_PROGRESS": "0"}
-    _run(["git", "init", "-q"], work, env)
-    _run(["dvc", "init", "-q"], work, env)
     _run(["git", "add", "-A"], work, env)
-    _run(["git", "commit", "-qm", "init"], work, env)
+    _run(["git", "commit", "-qm", "weighted stages"], work, env)
     _run(["dvc", "repro"], work, env)
     before = json.loads((work / "reports/metrics/weighted.json").read_text())
     _run(["git", "add", "-A"], work, env)

@@ -6,10 +6,10 @@ import pytest
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
-from lmlab.weighted.data import DecisionExample
-from lmlab.weighted.tokens import IGNORE_INDEX, decision_offset, encode_decisions
 from lmlab.errors import InputError
 from lmlab.tokenization import train_bpe_tokenizer
+from lmlab.weighted.data import DecisionExample
+from lmlab.weighted.tokens import IGNORE_INDEX, decision_offset, encode_decisions
 
 TEXTS = ["Strength: the method is novel. Weakness: the baselines are weak. \\boxed{Accept} \\boxed{Reject}",
          "System: Decide: Accept or Reject. User: Paper: a retrieval module. Assistant:"] * 30

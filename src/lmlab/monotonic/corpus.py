@@ -24,7 +24,7 @@ from lmlab.inputs import read_jsonl
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SplitParams", "generate_general_text", "split_texts", "encode_fixed", "special_token_ids", "read_split",
+__all__ = ["SampleParams", "SplitParams", "generate_general_text", "split_texts", "encode_fixed", "special_token_ids", "read_split",
            "split_jsonl"]
 
 _TOWNS = ["Arden", "Belmora", "Carridge", "Dunmore", "Elstow", "Farrow", "Glenhaven", "Harlow", "Istvan",
@@ -159,6 +159,18 @@ def generate_general_text(n_documents: int, seed: int) -> list[str]:
             seen.add(doc)
             docs.append(doc)
     return docs
+
+
+@dataclass(frozen=True)
+class SampleParams:
+    """``monotonic.sample``: size and seed of the embedded general-text sample (stage ``mono_sample``)."""
+
+    n_documents: int = 3000
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.n_documents < 10:
+            raise ValueError(f"n_documents: must be >= 10, got {self.n_documents}")
 
 
 @dataclass(frozen=True)

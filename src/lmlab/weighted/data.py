@@ -14,6 +14,7 @@ Every set has exactly ``round(fraction * size)`` Accept rows and the same total 
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import re
@@ -22,14 +23,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lmlab.artifacts import atomic_dir, atomic_write_json
 from lmlab.errors import InputError
 from lmlab.inputs import read_jsonl
+from lmlab.weighted.params import SetsParams
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "ACCEPT", "REJECT", "DecisionExample", "read_decisions", "parse_decision", "parse_boxed",
-    "swap_decision", "format_prompt", "sample_proportion", "examples_to_rows",
+    "swap_decision", "format_prompt", "sample_proportion", "examples_to_rows", "write_sets",
 ]
 
 ACCEPT = "Accept"
@@ -158,3 +161,21 @@ def sample_proportion(
 def examples_to_rows(examples: Sequence[DecisionExample]) -> list[dict[str, Any]]:
     """The original JSON rows (the sets stay in the input's conversation format)."""
     return [e.raw for e in examples]
+
+
+def write_sets(pool: Sequence[DecisionExample], params: SetsParams, out: str | Path) -> dict[str, dict[str, Any]]:
+    """Write ``<out>/<name>.jsonl`` per fraction of ``params`` plus ``<out>/summary.json``, atomically.
+
+    Each set is :func:`sample_proportion` of ``pool`` (rows in the input's format, one sorted-key JSON
+    object per line); the directory is swapped into place only once complete. Returns the summary
+    (``{name: {"fraction", "n", "n_accept"}}``).
+    """
+    summary: dict[str, dict[str, Any]] = {}
+    with atomic_dir(out) as tmp:
+        for name, frac in (params.fractions or {}).items():
+            rows = sample_proportion(pool, frac, params.size, params.seed, name)
+            text = "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in examples_to_rows(rows))
+            (tmp / f"{name}.jsonl").write_text(text, encoding="utf-8")
+            summary[name] = {"fraction": frac, "n": len(rows), "n_accept": sum(r.accept for r in rows)}
+        atomic_write_json(tmp / "summary.json", summary)
+    return summary

@@ -13,8 +13,9 @@ agreement rate is reported. Metrics use scikit-learn with Accept as the positive
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,17 +32,23 @@ from sklearn.metrics import (
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from lmlab.weighted.data import ACCEPT, REJECT, DecisionExample, parse_decision
-from lmlab.weighted.tokens import EncodedDecision, encode_decisions
 from lmlab.errors import InputError
 from lmlab.logs import progress_disabled
 from lmlab.modeling import load_model
 from lmlab.tokenization import load_tokenizer
+from lmlab.weighted.data import ACCEPT, REJECT, DecisionExample, parse_decision
+from lmlab.weighted.params import WeightedConfig
+from lmlab.weighted.tokens import EncodedDecision, encode_decisions
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["score_decisions", "generate_decisions", "classification_metrics", "evaluate_decisions",
-           "evaluate_model_dir"]
+           "evaluate_model_dir", "evaluate_configs", "weighted_metrics", "CONTRACT", "EXTRAS"]
+
+CONTRACT = ("accuracy", "precision", "recall", "f1", "acceptance_rate")
+"""Per-config metrics every weighted run reports (the metrics contract), plus the top-level ``gamma``."""
+EXTRAS = ("auc", "brier", "gen_acceptance_rate", "gen_accuracy", "gen_unknowns", "agreement")
+"""Further per-config metrics copied into ``reports/metrics/weighted.json``."""
 
 
 def _batches(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
@@ -161,3 +168,49 @@ def evaluate_model_dir(model_dir: str | Path, examples: Sequence[DecisionExample
     result = evaluate_decisions(model, tokenizer, encoded, batch_size, max_new_tokens)
     result["ids"] = [e.id for e in examples]
     return result
+
+
+def evaluate_configs(models_dir: str | Path, configs: Mapping[str, WeightedConfig], fractions: Mapping[str, float],
+                     gamma: float, examples: Sequence[DecisionExample], batch_size: int = 64,
+                     max_new_tokens: int = 8) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Evaluate ``<models_dir>/<name>`` for every config on ``examples``; see :func:`weighted_metrics`."""
+    if not configs:
+        raise InputError("no model to evaluate: weighted.configs is empty.", key="weighted.configs")
+    results, trained = {}, {}
+    for name in configs:
+        model_dir = Path(models_dir) / name
+        results[name] = evaluate_model_dir(model_dir, examples, batch_size, max_new_tokens)
+        summary = model_dir / "train_summary.json"
+        if not summary.exists():
+            raise InputError("not a wl_train model directory (no train_summary.json).", path=model_dir,
+                             hint="run the matching wl_train stage first.")
+        trained[name] = json.loads(summary.read_text())
+    return weighted_metrics(configs, fractions, gamma, results, trained)
+
+
+def weighted_metrics(configs: Mapping[str, WeightedConfig], fractions: Mapping[str, float], gamma: float,
+                     results: Mapping[str, Mapping[str, Any]], trained: Mapping[str, Mapping[str, Any]]
+                     ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The contract metrics JSON and the full evaluation JSON of every config.
+
+    ``results[name]`` is :func:`evaluate_model_dir`'s output and ``trained[name]`` the model's
+    ``train_summary.json``. Metrics: ``gamma`` (the swept top-level value), ``gold_acceptance_rate``
+    and per config the :data:`CONTRACT` and :data:`EXTRAS` metrics, its effective ``gamma``,
+    ``accept_fraction`` and ``upweights_accept`` (0/1). Full: ``ids`` of the test rows and per config
+    its ``config`` (fraction, variant, training summary), all ``metrics``, ``p_accept`` per row and
+    the first 8 ``sample_generations``.
+    """
+    if not configs:
+        raise ValueError("weighted_metrics needs at least one config")
+    metrics: dict[str, Any] = {"gamma": float(gamma)}
+    full: dict[str, Any] = {}
+    for name, cfg in configs.items():
+        result, summary = results[name], trained[name]
+        m = result["metrics"]
+        metrics[name] = {**{k: m[k] for k in CONTRACT + EXTRAS}, "gamma": summary["gamma"],
+                         "accept_fraction": float(fractions[cfg.fraction]),
+                         "upweights_accept": int(cfg.variant == "accept")}
+        full[name] = {"config": {"fraction": cfg.fraction, "variant": cfg.variant, **summary},
+                      "metrics": m, "p_accept": result["p_accept"], "sample_generations": result["generations"][:8]}
+    metrics["gold_acceptance_rate"] = next(iter(full.values()))["metrics"]["gold_acceptance_rate"]
+    return metrics, {"ids": results[list(configs)[-1]]["ids"], "configs": full}

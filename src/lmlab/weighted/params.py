@@ -6,10 +6,16 @@ configs quickly.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["WeightedConfig", "SetsParams", "LossParams", "RuntimeParams", "EvalParams"]
+from lmlab.errors import ParamsError
+
+__all__ = ["WeightedConfig", "SetsParams", "LossParams", "RuntimeParams", "EvalParams", "GAMMA_HINT", "check_gamma",
+           "check_configs"]
+
+GAMMA_HINT = "e.g. dvc exp run -S gamma=4.0"
 
 
 @dataclass(frozen=True)
@@ -85,3 +91,22 @@ class EvalParams:
             raise ValueError(f"max_new_tokens: must be a positive integer, got {self.max_new_tokens}")
         if not 0 <= self.band_low < self.band_high <= 1:
             raise ValueError(f"band_low: must satisfy 0 <= band_low < band_high <= 1, got {self.band_low}")
+
+
+def check_gamma(gamma: float) -> None:
+    """A class weight (``gamma`` or a config's ``gamma_key``) must be > 0 (a ``check`` of ``load_value``)."""
+    if not gamma > 0:
+        raise ParamsError(f"gamma must be a number > 0, got {gamma!r}.", hint=GAMMA_HINT)
+
+
+def check_configs(configs: Mapping[str, WeightedConfig], fractions: Mapping[str, float]) -> None:
+    """Every ``weighted.configs.<name>`` must name a fraction of ``weighted.sets.fractions``.
+
+    Raises :class:`ParamsError` keyed ``weighted.configs.<name>.fraction`` (the params loader adds the
+    file position when this runs as its ``check``).
+    """
+    for name, cfg in configs.items():
+        if cfg.fraction not in fractions:
+            raise ParamsError(f"unknown fraction '{cfg.fraction}' (defined: {sorted(fractions)}).",
+                              key=f"weighted.configs.{name}.fraction",
+                              hint="use a name of weighted.sets.fractions or add that fraction there.")

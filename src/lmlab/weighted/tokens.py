@@ -21,8 +21,8 @@ from pathlib import Path
 
 from transformers import PreTrainedTokenizerBase
 
-from lmlab.weighted.data import DecisionExample, swap_decision
 from lmlab.errors import InputError
+from lmlab.weighted.data import DecisionExample, swap_decision
 
 logger = logging.getLogger(__name__)
 
