@@ -27,9 +27,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import torch  # noqa: E402
 from transformers.trainer_pt_utils import LengthGroupedSampler  # noqa: E402
 
+from lmlab.ilm.corpus import generate_learner_corpus  # noqa: E402
 from lmlab.ilm.format import ILM_SPECIAL_TOKENS, MaskType  # noqa: E402
 from lmlab.ilm.sequences import IlmCollator, IlmTokens, build_dataset, combine_losses, token_nll  # noqa: E402
-from lmlab.ilm.corpus import generate_learner_corpus  # noqa: E402
 from lmlab.modeling import ModelSpec, build_model  # noqa: E402
 from lmlab.tokenization import prepare_tokenizer  # noqa: E402
 

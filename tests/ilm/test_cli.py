@@ -6,10 +6,10 @@ import io
 import json
 
 import pytest
-from tests.ilm.infill_helpers import ILM_TEXTS, make_ilm_dir
 
-from lmlab.ilm.cli import main, placeholders_to_context
 from lmlab.errors import InputError
+from lmlab.ilm.cli import main, placeholders_to_context
+from tests.ilm.infill_helpers import ILM_TEXTS, make_ilm_dir
 
 
 class _Stdin(io.StringIO):

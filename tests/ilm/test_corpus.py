@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 
 from lmlab.ilm.corpus import COLUMNS, generate_learner_corpus, largest_remainder
-from lmlab.ilm.templates import CEFR_MIX, L1_MIX
 from lmlab.ilm.splitting import LEVELS
+from lmlab.ilm.templates import CEFR_MIX, L1_MIX
 from stages.ilm_sample import main
+from tests.conftest import write_params
 
 # Errors the generator inserts; correct templates never contain these strings.
 ERROR_MARKERS = re.compile(r"\bI am agree\b|\binformations\b|\badvices\b|\bsince (?:two|three|five|six|ten|many) years\b"
@@ -94,9 +95,8 @@ def test_l1_specific_errors(corpus: pd.DataFrame) -> None:
 
 
 def _params(tmp_path: Path, n: int) -> Path:
-    path = tmp_path / "params.yaml"
-    path.write_text(f"seed: 3\nilm:\n  sample:\n    n_documents: {n}\n", encoding="utf-8")
-    return path
+    return write_params(tmp_path / "params.yaml", {"seed": 3, "ilm.sample.n_documents": n},
+                        sections=("seed", "ilm.sample"))
 
 
 def test_stage_writes_the_csv_deterministically(tmp_path: Path) -> None:

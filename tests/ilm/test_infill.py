@@ -1,4 +1,4 @@
-"""Batched KV-cached ILM generation: equality with per-sample greedy decoding, stopping, loading."""
+"""Batched ILM generation with ``model.generate``: equality with per-sample greedy decoding, stopping, loading."""
 
 from __future__ import annotations
 
@@ -6,11 +6,22 @@ import json
 
 import pytest
 import torch
-from tests.ilm.infill_helpers import make_ilm_dir
 
 from lmlab.errors import InputError
 from lmlab.ilm.format import fill_context
-from lmlab.ilm.infill import generate_infills, generate_reference, load_ilm, nucleus_filter, split_answers
+from lmlab.ilm.infill import (
+    StopAfterAnswers,
+    generate_infills,
+    generate_reference,
+    load_ilm,
+    nucleus_filter,
+    split_answers,
+    trim_generation,
+)
+from tests.ilm.infill_helpers import make_ilm_dir
+
+# the decoding must not go through deprecated transformers APIs (e.g. ``past_key_values``, removed in 5.40)
+pytestmark = pytest.mark.filterwarnings("error::FutureWarning")
 
 CONTEXTS = [
     "I live in a small<|infill_word|> with my family. My house have three rooms.",
@@ -56,7 +67,7 @@ def reference_runs(trained_ilm):
     return prompts, ks, reference
 
 
-@pytest.mark.parametrize(("batch_size", "prefill"), [(1, "rows"), (4, "rows"), (4, "batch"), (32, "batch")])
+@pytest.mark.parametrize(("batch_size", "prefill"), [(1, "rows"), (4, "rows"), (4, "batch"), (32, "rows"), (32, "batch")])
 def test_batched_equals_per_sample_greedy(trained_ilm, reference_runs, batch_size, prefill):
     prompts, ks, reference = reference_runs
     assert sorted(set(ks)) == [1, 2, 3] and len({len(p) for p in prompts}) == len(prompts)
@@ -74,12 +85,55 @@ def test_batched_equals_reference_at_length_limits(random_ilm):
     prompts, ks = _prompts(random_ilm)
     limit = max(len(p) for p in prompts) + 3  # the longest prompt gets 3 tokens, others up to max_new_tokens
     reference = [generate_reference(random_ilm.model, p, k, random_ilm.end_id, 10, limit) for p, k in zip(prompts, ks)]
-    for prefill in ("rows", "batch"):
+    for batch_size, prefill in ((3, "rows"), (3, "batch"), (32, "rows")):
         batched = generate_infills(random_ilm.model, prompts, ks, random_ilm.end_id, 0, max_new_tokens=10,
-                                   max_positions=limit, batch_size=3, prefill=prefill)
+                                   max_positions=limit, batch_size=batch_size, prefill=prefill)
         assert batched == reference
     assert [len(g) for g in batched] == [min(10, limit - len(p)) if random_ilm.end_id not in g else len(g)
                                          for g, p in zip(batched, prompts)]
+
+
+def test_rows_near_the_model_position_limit_are_not_run_past_it(random_ilm):
+    """``generate`` runs every row of a batch as long as its longest budget: rows near the
+    model's last position must not share a batch that would feed positions past it."""
+    limit = random_ilm.max_positions
+    base = random_ilm.encode_context(CONTEXTS[0])
+    filler = random_ilm.encode_context(" I live in a small house with my family.")
+    prompts = []
+    for length in (60, limit - 12, limit - 5, limit - 2, limit - 1):
+        ids = base[:]
+        while len(ids) < length - 1:
+            ids += filler
+        prompts.append(ids[len(ids) - (length - 1):] + [random_ilm.start_id])
+        assert len(prompts[-1]) == length
+    ks = [1] * len(prompts)
+    reference = [generate_reference(random_ilm.model, p, k, random_ilm.end_id, 10, limit) for p, k in zip(prompts, ks)]
+    for prefill in ("rows", "batch"):
+        batched = generate_infills(random_ilm.model, prompts, ks, random_ilm.end_id, 0, max_new_tokens=10,
+                                   max_positions=limit, batch_size=32, prefill=prefill)
+        assert batched == reference
+    assert [len(g) for g in batched] == [min(10, limit - len(p)) if random_ilm.end_id not in g else len(g)
+                                         for g, p in zip(batched, prompts)]
+
+
+def test_stop_after_answers_per_row_blanks_and_budgets():
+    end = 9
+    prompt = [[0, 5, 5], [5, 5, 5], [0, 0, 5]]  # 3 left-padded prompt columns
+    generated = torch.tensor([row + gen for row, gen in zip(prompt, [[1, end], [end, 2], [3, 4]])])
+    # one blank each: rows 0 and 1 are done (row 1's end token came first), row 2 is not
+    assert StopAfterAnswers(end, 3, 1)(generated, None).tolist() == [True, True, False]
+    # per-row blanks, and a budget of 2 tokens for row 2
+    assert StopAfterAnswers(end, 3, [2, 1, 1], budgets=[8, 8, 2])(generated, None).tolist() == [False, True, True]
+    # end tokens in the prompt columns do not count
+    assert StopAfterAnswers(end, 3, 1)(torch.tensor([[end, end, end, 1]]), None).tolist() == [False]
+
+
+def test_trim_generation_cuts_where_the_row_stopped():
+    end = 9
+    assert trim_generation([1, end, 2, end, 3], 1, end) == [1, end]
+    assert trim_generation([1, end, 2, end, 3], 2, end) == [1, end, 2, end]
+    assert trim_generation([1, 2, 3, 4], 2, end, budget=3) == [1, 2, 3]
+    assert trim_generation([1, end, 2], 1, end, budget=1) == [1]
 
 
 def test_no_mask_or_no_room_generates_nothing(random_ilm):
@@ -110,10 +164,32 @@ def test_nucleus_filter_keeps_reference_top_set():
     assert kept.tolist() == [[True, True, False, False], [True, False, False, False]]
 
 
+def test_one_token_prompts_fall_back_to_the_batch_prefill(random_ilm):
+    """``rows`` prefill caches all but each prompt's last token: a one-token prompt has nothing to cache."""
+    mask = next(iter(random_ilm.mask_ids))
+    prompts = [[random_ilm.start_id], [mask, random_ilm.start_id]]
+    reference = [generate_reference(random_ilm.model, p, 1, random_ilm.end_id, 4, random_ilm.max_positions)
+                 for p in prompts]
+    out = generate_infills(random_ilm.model, prompts, [1, 1], random_ilm.end_id, max_new_tokens=4,
+                           max_positions=random_ilm.max_positions, prefill="rows")
+    assert out == reference
+
+
 def test_nucleus_sampling_is_seeded(trained_ilm):
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
     a = trained_ilm.infill(CONTEXTS, decoding="nucleus", seed=5, max_new_tokens=12)
+    assert torch.equal(torch.get_rng_state(), state)  # the global RNG is left as it was
     b = trained_ilm.infill(CONTEXTS, decoding="nucleus", seed=5, max_new_tokens=12)
     assert a == b
+    others = [trained_ilm.infill(CONTEXTS, decoding="nucleus", seed=seed, max_new_tokens=12) for seed in (6, 7)]
+    assert any(o != a for o in others)
+
+
+def test_nucleus_sampling_draws_only_from_the_reference_top_set(trained_ilm):
+    """With a tiny ``top_p`` the reference rule keeps one token: sampling is then greedy decoding."""
+    greedy = trained_ilm.infill(CONTEXTS, max_new_tokens=12)
+    assert trained_ilm.infill(CONTEXTS, decoding="nucleus", top_p=1e-6, seed=3, max_new_tokens=12) == greedy
 
 
 def test_load_ilm_rejects_dirs_without_the_special_token_map(tmp_path, tiny_model_dir):

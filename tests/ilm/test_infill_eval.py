@@ -7,12 +7,13 @@ import json
 import random
 
 import pytest
-from tests.ilm.infill_helpers import ILM_TEXTS, make_ilm_dir
 
 from lmlab.errors import InputError
 from lmlab.ilm.format import MaskType
 from lmlab.ilm.infill_eval import InfillEvalParams, build_items, mask_text, read_eval_texts, run_infill_eval
 from lmlab.ilm.infill_metrics import METRIC_NAMES
+from tests.conftest import write_params
+from tests.ilm.infill_helpers import ILM_TEXTS, make_ilm_dir
 
 LEVELS = ["A1", "A2", "B1", "B2", "C1"]
 
@@ -115,13 +116,11 @@ def _stage_main():
 
 
 def _params(tmp_path, csv, models=None):
-    lines = ["seed: 0", "ilm:", "  infill_eval:", f"    test_csv: {csv}", "    max_new_tokens: 4", "    device: cpu",
-             "    threads: 1"]
+    overrides = {"seed": 0, "ilm.infill_eval.test_csv": str(csv), "ilm.infill_eval.max_new_tokens": 4,
+                 "ilm.infill_eval.device": "cpu", "ilm.infill_eval.threads": 1}
     if models:
-        lines += ["    models:"] + [f"      {k}: ilm:{v}" for k, v in models.items()]
-    path = tmp_path / "params.yaml"
-    path.write_text("\n".join(lines) + "\n")
-    return path
+        overrides["ilm.infill_eval.models"] = {k: f"ilm:{v}" for k, v in models.items()}
+    return write_params(tmp_path / "params.yaml", overrides, sections=("seed", "ilm.infill_eval"))
 
 
 def test_stage_smoke_and_contract_keys(tmp_path, eval_csv, ilm_dirs, repo_root, monkeypatch):

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from tests.ilm.infill_helpers import ILM_TEXTS, make_ilm_dir
 
 from lmlab.errors import InputError
 from lmlab.ilm.format import MaskType
 from lmlab.ilm.infillers import INFILLERS, InfillOptions, make_infiller, parse_spec, split_document
+from tests.ilm.infill_helpers import ILM_TEXTS, make_ilm_dir
 
 W = int(MaskType.WORD)
 DOC = "My name is Paulo and I am from Brazil."

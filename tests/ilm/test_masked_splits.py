@@ -10,6 +10,11 @@ import pytest
 from lmlab.ilm.masked_splits import iter_documents, mask_split
 from lmlab.ilm.masking import MaskParams
 from lmlab.ilm.pickles import load_pickle
+from tests.conftest import write_params
+
+MASK_SECTIONS = ("seed", "ilm.mask")
+SMALL_MASK = {"seed": 1, "ilm.mask.examples_per_document": {"train": 5, "valid": 2, "test": 2},
+              "ilm.mask.workers": 1}
 
 
 @pytest.fixture(scope="module")
@@ -57,11 +62,7 @@ def _stage_dirs(tmp_path: Path, nltk_data: Path) -> tuple[Path, list[str]]:
     for name, n in (("train", 12), ("valid", 3), ("test", 3)):
         _write_split(splits / f"{name}.txt", [f"My name is Ana {i}. I live in Lisbon, it's big.\nBye!"
                                               for i in range(n)])
-    params = tmp_path / "params.yaml"
-    params.write_text(
-        "seed: 1\nilm:\n  mask:\n    examples_per_document:\n      train: 5\n      valid: 2\n      test: 2\n"
-        "    workers: 1\n", encoding="utf-8"
-    )
+    params = write_params(tmp_path / "params.yaml", SMALL_MASK, sections=MASK_SECTIONS)
     args = ["--params", str(params), "--splits", str(splits), "--nltk-data", str(nltk_data),
             "--out", str(tmp_path / "masked" / "A1"), "--stats", str(tmp_path / "stats" / "A1.json")]
     return splits, args
@@ -96,8 +97,7 @@ def test_stage_bad_inputs_leave_no_output(tmp_path: Path, nltk_data: Path) -> No
     assert not (tmp_path / "masked" / "A1").exists() and not (tmp_path / "stats" / "A1.json").exists()
     (splits / "test.txt").unlink()
     assert main(args) == 2
-    bad = tmp_path / "bad.yaml"
-    bad.write_text("seed: 1\nilm:\n  mask:\n    p_word: 1.5\n", encoding="utf-8")
+    bad = write_params(tmp_path / "bad.yaml", {"seed": 1, "ilm.mask.p_word": 1.5}, sections=MASK_SECTIONS)
     assert main(["--params", str(bad), *args[2:]]) == 2
     assert not (tmp_path / "masked" / "A1").exists()
 

@@ -10,11 +10,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from lmlab.ilm import splitting
 from lmlab.errors import InputError
+from lmlab.ilm import splitting
 from lmlab.ilm.corpus import generate_learner_corpus
 from lmlab.ilm.splitting import LEVELS, SPLITS, SplitParams, load_corpus, normalise_text, split_corpus
 from stages.ilm_split import main
+from tests.conftest import write_params
 
 HEADER = ["id", "text", "cefr", "l1"]
 
@@ -267,17 +268,16 @@ def test_sample_size_draws_a_stratified_subsample(sample_csv: Path, tmp_path: Pa
 
 # ----- the stage -----
 
-def write_params(tmp_path: Path, csv_path: Path, **extra: object) -> Path:
-    lines = [f"csv: {csv_path}"] + [f"{k}: {json.dumps(v)}" for k, v in extra.items()]
-    body = "\n".join(f"    {line}" for line in lines)
-    path = tmp_path / "params.yaml"
-    path.write_text(f"seed: 0\nilm:\n  sample:\n    n_documents: 100\n  data:\n{body}\n", encoding="utf-8")
-    return path
+def stage_params(tmp_path: Path, csv_path: Path, **extra: object) -> Path:
+    """The params ilm_split reads, reading ``csv_path``; ``extra`` overrides keys of ``ilm.data``."""
+    overrides = {"seed": 0, "ilm.sample.n_documents": 100, "ilm.data.csv": str(csv_path),
+                 **{f"ilm.data.{key}": value for key, value in extra.items()}}
+    return write_params(tmp_path / "params.yaml", overrides, sections=("seed", "ilm.sample", "ilm.data"))
 
 
 def test_stage_smoke(sample_csv: Path, tmp_path: Path) -> None:
     out, metrics = tmp_path / "splits", tmp_path / "m" / "ilm_split.json"
-    params = write_params(tmp_path, sample_csv, sample_size=100)
+    params = stage_params(tmp_path, sample_csv, sample_size=100)
     assert main(["--params", str(params), "--out", str(out), "--metrics", str(metrics)]) == 0
     stats = json.loads(metrics.read_text())
     assert stats["n_documents"] == 100 and set(stats["counts"]) == {*LEVELS, "all"}
@@ -299,7 +299,7 @@ def test_stage_failure_leaves_no_output(sample_csv: Path, tmp_path: Path, bad: s
     else:
         write_csv(csv_path, [["1", "Hi.", "A1", "German"]])
     extra = {"encoding": "no-such-codec"} if bad == "bad_param" else {}
-    params = write_params(tmp_path, csv_path, **extra)
+    params = stage_params(tmp_path, csv_path, **extra)
     assert main(["--params", str(params), "--out", str(out), "--metrics", str(metrics)]) == 2
     assert not out.exists() and not metrics.exists()
     assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from lmlab.ilm.format import ILM_SPECIAL_TOKENS, MaskType
 from lmlab.tokenization import add_special_tokens, train_bpe_tokenizer
+from tests.conftest import write_params
 
 DOCS = [
     "I live in a small house with my family. My house have three rooms.",
@@ -41,52 +42,40 @@ def masked_docs(docs: list[str], examples_per_doc: int = 3, seed: int = 0) -> li
     return out
 
 
-TINY_PARAMS = """\
-seed: 0
-launcher:
-  num_processes: 1
-ilm:
-  model:
-    name: tiny-gpt2
-    n_layer: 1
-    d_model: 32
-    n_head: 2
-    d_ff: 64
-    max_positions: 128
-    dropout: 0.0
-  train:
-    max_length: 128
-    max_train_examples: null
-    max_eval_examples: 8
-    num_samples: 1
-    sample_max_new_tokens: 4
-    trainer:
-      max_steps: {max_steps}
-      batch_size: 4
-      eval_batch_size: 8
-      lr: 1.0e-2
-      warmup_ratio: 0.0
-      eval_steps: {every}
-      save_steps: {every}
-      logging_steps: 1
-      save_total_limit: 2
-      device: cpu
-  eval:
-    max_documents: 4
-    max_examples_per_document: 2
-    max_length: 128
-    batch_size: 4
-    bootstrap_resamples: 200
-    device: cpu
-  transfer:
-    levels: {levels}
-    max_steps: 2
-"""
+#: The params sections ILM training and evaluation read; the rest of params.yaml is left out.
+TINY_SECTIONS = ("seed", "launcher", "ilm.model", "ilm.train", "ilm.eval", "ilm.transfer")
+TINY = {
+    "seed": 0,
+    "launcher.num_processes": 1,
+    **{f"ilm.model.{k}": v for k, v in {"name": "tiny-gpt2", "n_layer": 1, "d_model": 32, "n_head": 2,
+                                        "d_ff": 64, "max_positions": 128, "dropout": 0.0}.items()},
+    "ilm.train.max_length": 128,
+    "ilm.train.max_train_examples": None,
+    "ilm.train.max_eval_examples": 8,
+    "ilm.train.num_samples": 1,
+    "ilm.train.sample_max_new_tokens": 4,
+    "ilm.train.trainer.batch_size": 4,
+    "ilm.train.trainer.eval_batch_size": 8,
+    "ilm.train.trainer.lr": 1.0e-2,
+    "ilm.train.trainer.warmup_ratio": 0.0,
+    "ilm.train.trainer.logging_steps": 1,
+    "ilm.train.trainer.save_total_limit": 2,
+    "ilm.train.trainer.device": "cpu",
+    **{f"ilm.eval.{k}": v for k, v in {"max_documents": 4, "max_examples_per_document": 2, "max_length": 128,
+                                       "batch_size": 4, "bootstrap_resamples": 200, "device": "cpu"}.items()},
+    "ilm.transfer.max_steps": 2,
+}
 
 
 def tiny_params(path: Path, max_steps: int = 4, every: int = 2, transfer: bool = False) -> Path:
-    path.write_text(TINY_PARAMS.format(max_steps=max_steps, every=every, levels="[A1]" if transfer else "[]"))
-    return path
+    """A small params file of the ILM training/evaluation sections (``transfer``: levels ``[A1]``)."""
+    from ruamel.yaml.comments import CommentedSeq
+
+    levels = CommentedSeq(["A1"] if transfer else [])
+    levels.fa.set_flow_style()  # `levels: [A1]`, as a user writes it
+    overrides = {**TINY, "ilm.train.trainer.max_steps": max_steps, "ilm.train.trainer.eval_steps": every,
+                 "ilm.train.trainer.save_steps": every, "ilm.transfer.levels": levels}
+    return write_params(path, overrides, sections=TINY_SECTIONS)
 
 
 def save_ilm_dir(out: Path, tokenizer, seed: int = 0) -> Path:
