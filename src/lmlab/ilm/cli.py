@@ -9,7 +9,7 @@ per non-empty line, all filled in one batch), else an interactive prompt (one te
 line, empty line or Ctrl-D to quit).
 
 ``lmlab preview PICKLE -n 5`` prints ORIGINAL / CONTEXT / ANSWERS of masked ILM examples
-(one random example of each of N random documents; ``python -m lmlab.ilm.masking preview`` too).
+(one random example of each of N random documents).
 
 ``lmlab infill-eval`` runs :func:`lmlab.ilm.infill_eval.run_infill_eval`, the same call as the
 ``ilm_infill_eval`` stage, with options instead of params.yaml.

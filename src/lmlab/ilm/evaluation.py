@@ -26,11 +26,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from lmlab.statistics import bootstrap_ci, ratio_of_sums
 from lmlab.device import select_runtime
 from lmlab.ilm.sequences import LOSS_KINDS, IlmCollator, IlmTokens, build_dataset, per_example_sums, token_nll
 from lmlab.logs import progress_disabled
 from lmlab.modeling import load_model
+from lmlab.statistics import bootstrap_ci, ratio_of_sums
 from lmlab.tokenization import load_tokenizer
 
 logger = logging.getLogger(__name__)

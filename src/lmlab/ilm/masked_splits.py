@@ -25,10 +25,10 @@ from typing import Any
 from tqdm import tqdm
 
 from lmlab.errors import InputError
-from lmlab.logs import progress_disabled
 from lmlab.ilm.masking import MaskParams, MaskStats, mask_documents
 from lmlab.ilm.pickles import ExamplePickleWriter, encode_items
 from lmlab.ilm.segmentation import Segmenter
+from lmlab.logs import progress_disabled
 
 logger = logging.getLogger(__name__)
 

@@ -360,9 +360,3 @@ def format_preview(items: Sequence[tuple[str, list[list[Span]]]], n: int = 5, se
             + "\n".join(f"  {i + 1}. {answer!r}" for i, answer in enumerate(answers))
         )
     return "\n\n".join(blocks) + ("\n" if blocks else "no examples to preview\n")
-
-
-if __name__ == "__main__":  # ``python -m lmlab.ilm.masking preview PICKLE -n 5``
-    from lmlab.ilm.cli import main
-
-    raise SystemExit(main(sys.argv[1:]))
