@@ -16,7 +16,7 @@ for _key, _value in {
 }.items():
     os.environ[_key] = _value
 
-from collections.abc import Mapping  # noqa: E402
+from collections.abc import Iterable, Mapping  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -114,19 +114,28 @@ def load_script(name: str) -> Any:
     return module
 
 
-def write_params(path: Path, overrides: Mapping[str, Any], source: Path | None = None) -> Path:
+def write_params(path: Path, overrides: Mapping[str, Any], source: Path | None = None,
+                 sections: Iterable[str] | None = None) -> Path:
     """Write ``source`` (default: the repository's params.yaml) to ``path`` with dotted keys overridden.
 
-    A round trip: comments and key order survive, as in a user's edited params.yaml.
+    A round trip: comments and key order survive, as in a user's edited params.yaml. ``sections``
+    (dotted keys of ``source``: ``"seed"``, ``"ilm.data"``) keeps only those parts of it, for a small
+    params file that shows a stage reads nothing else; ``()`` keeps nothing. Overrides are applied
+    after that, so an override under a section left out is an error, as is a missing parent key.
     """
     from ruamel.yaml import YAML
 
     yaml = YAML()
     data = yaml.load((source or REPO_ROOT / "params.yaml").read_text())
+    if sections is not None:
+        data = _keep_sections(data, [s.split(".") for s in sections], "")
     for dotted, value in overrides.items():
         node = data
         *parents, last = dotted.split(".")
-        for part in parents:
+        for i, part in enumerate(parents):
+            if part not in node:
+                missing = ".".join(parents[: i + 1])
+                raise KeyError(f"override {dotted!r}: {missing!r} is not in the params file")
             node = node[part]
         node[last] = value
     with open(path, "w") as fh:
@@ -134,32 +143,68 @@ def write_params(path: Path, overrides: Mapping[str, Any], source: Path | None =
     return path
 
 
-def copy_repository(dest: Path, params_overrides: dict | None = None) -> Path:
+def _keep_sections(node: Any, paths: list[list[str]], where: str) -> Any:
+    """``node`` (a ruamel mapping) with only the keys on ``paths`` (split dotted keys) left in it."""
+    if any(not p for p in paths):
+        return node
+    wanted = dict.fromkeys(p[0] for p in paths)
+    for key in wanted:
+        if not isinstance(node, Mapping) or key not in node:
+            raise KeyError(f"section {where + key!r} is not in the params file")
+    for key in list(node):
+        if key not in wanted:
+            del node[key]
+    for key in wanted:
+        node[key] = _keep_sections(node[key], [p[1:] for p in paths if p[0] == key], f"{where}{key}.")
+    return node
+
+
+#: Paths every copy that is a git/DVC repository needs, whatever ``files`` says.
+PROJECT_FILES = (".dvc/", ".dvcignore", ".gitignore")
+
+
+def copy_repository(dest: Path, params_overrides: Mapping[str, Any] | None = None, *,
+                    files: Iterable[str] | None = None, git: bool = True) -> Path:
     """Copy the working tree (tracked and untracked-but-not-ignored files) into a fresh git repo.
 
     Results (``dvc.lock`` and every output directory) are left out: the copy starts unreproduced.
     The copy gets its own DVC remote (``dest/../remote``, set with ``--local``) and one commit, so
     `dvc repro`, `dvc exp run` and queues work in it without touching this checkout.
     ``params_overrides`` maps dotted keys to values written into the copy's params.yaml first.
+    ``files`` (repository paths of files or directories) copies only those, plus :data:`PROJECT_FILES`
+    when ``git``. ``git=False`` copies the files only (into ``dest``, which may be an existing
+    repository): no ``git init``, remote or commit.
     """
     import shutil
     import subprocess
 
-    files = subprocess.run(
+    def chosen(name: str, wanted: str) -> bool:
+        return name == wanted or name.startswith(wanted.rstrip("/") + "/")
+
+    wanted = None if files is None else [*files, *(PROJECT_FILES if git else ())]
+    listed = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
         cwd=REPO_ROOT, capture_output=True, text=True, check=True,
     ).stdout.split("\0")
-    for name in filter(None, files):
+    dest.mkdir(parents=True, exist_ok=True)
+    copied = []
+    for name in filter(None, listed):
         src = REPO_ROOT / name
         generated = name == "dvc.lock" or name.startswith(("data/", "models/", "dvclive/", "checkpoints/", "reports/"))
-        if src.is_file() and not generated:
+        if src.is_file() and not generated and (wanted is None or any(chosen(name, w) for w in wanted)):
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / name)
-    (dest / ".dvc" / "tmp").mkdir(parents=True, exist_ok=True)
+            copied.append(name)
+    missing = [w for w in wanted or () if not any(chosen(name, w) for name in copied)]
+    if missing:
+        raise FileNotFoundError(f"copy_repository: nothing to copy for {missing} (not in the repository or generated)")
+    if git:
+        (dest / ".dvc" / "tmp").mkdir(parents=True, exist_ok=True)
     if params_overrides:
         write_params(dest / "params.yaml", params_overrides, source=dest / "params.yaml")
-    run(["git", "init", "-q", "-b", "main"], dest)
-    run(["dvc", "remote", "modify", "--local", "local", "url", str(dest.parent / "remote")], dest)
-    run(["git", "add", "-A"], dest)
-    run(["git", "commit", "-q", "-m", "copy"], dest)
+    if git:
+        run(["git", "init", "-q", "-b", "main"], dest)
+        run(["dvc", "remote", "modify", "--local", "local", "url", str(dest.parent / "remote")], dest)
+        run(["git", "add", "-A"], dest)
+        run(["git", "commit", "-q", "-m", "copy"], dest)
     return dest

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT, load_script, run
+from tests.conftest import copy_repository, load_script, run
 
 repair_rwlock = load_script("repair_rwlock")
 
@@ -86,14 +86,12 @@ def test_lab_repro_after_a_torn_rwlock_just_runs(toy_repo: Path) -> None:
 
     The toy repository gets a copy of ``scripts/`` and ``pyproject.toml`` and this environment as
     its ``.venv``, so ``lab``'s setup finds everything installed and goes straight to DVC."""
-    import shutil
     import sys
 
     venv = Path(sys.prefix)
     if not (venv / ".lmlab-installed").exists():
         pytest.skip("tests run outside the .venv that scripts/lab manages")
-    shutil.copytree(REPO_ROOT / "scripts", toy_repo / "scripts")
-    shutil.copy(REPO_ROOT / "pyproject.toml", toy_repo / "pyproject.toml")
+    copy_repository(toy_repo, files=("scripts", "pyproject.toml"), git=False)
     (toy_repo / ".venv").symlink_to(venv, target_is_directory=True)
     rwlock = toy_repo / ".dvc" / "tmp" / "rwlock"
     rwlock.parent.mkdir(parents=True, exist_ok=True)

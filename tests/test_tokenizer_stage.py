@@ -8,15 +8,14 @@ from pathlib import Path
 from transformers import AutoTokenizer
 
 from stages.tokenizer import main
+from tests.conftest import write_params
 
 
-def _params(tmp_path: Path, extra: str = "") -> Path:
-    path = tmp_path / "params.yaml"
-    path.write_text(
-        "fam:\n  tokenizer:\n    vocab_size: 320\n    special_tokens: ['<|a|>', '<|b|>']\n" + extra
-        + "  model:\n    name: tiny-gpt2\n    max_positions: 64\n"
-    )
-    return path
+def _params(tmp_path: Path, **extra: object) -> Path:
+    """Params of a made-up family ``fam`` (the stage takes any ``--section``); ``extra`` joins its tokenizer."""
+    fam = {"tokenizer": {"vocab_size": 320, "special_tokens": ["<|a|>", "<|b|>"], **extra},
+           "model": {"name": "tiny-gpt2", "max_positions": 64}}
+    return write_params(tmp_path / "params.yaml", {"fam": fam}, sections=())
 
 
 def test_stage_trains_and_saves_tokenizer(tmp_path: Path, tiny_texts: list[str]) -> None:
@@ -33,7 +32,7 @@ def test_stage_rejects_unknown_key_and_writes_nothing(tmp_path: Path, tiny_texts
     corpus = tmp_path / "c.txt"
     corpus.write_text("\n".join(tiny_texts))
     out = tmp_path / "tok"
-    params = _params(tmp_path, extra="    vocab: 3\n")
+    params = _params(tmp_path, vocab=3)
     assert main(["--params", str(params), "--section", "fam", "--corpus", str(corpus), "--out", str(out)]) == 2
     assert "fam.tokenizer.vocab" in caplog.text and "unknown parameter" in caplog.text
     assert not out.exists()

@@ -6,34 +6,29 @@ import json
 
 import pytest
 
-PARAMS = """seed: 0
-ensemble:
-  sample:
-    n_rows: 64
-  data:
-    jsonl: {jsonl}
-  tokenizer:
-    vocab_size: 400
-    text_fields: [instruction, input, output]
-  tokenizer_model:
-    name: tiny-gpt2
-    max_positions: 256
-  models:
-{models}
-  compare:
-    max_new_tokens: 12
-    batch_size: 8
-    cpu_threads: 1
-    priority: [s2s]
-  judge: none
-"""
-MODEL = """    {name}:
-      model: {{name: {base}, n_layer: 1, d_model: 32, n_head: 2, d_ff: 64, max_positions: 256}}
-      max_source_length: 96
-      max_target_length: 32
-      cpu_threads: 1
-      training: {{max_steps: 3, batch_size: 4, eval_batch_size: 8, eval_steps: 3, save_steps: 3, logging_steps: 1}}
-"""
+from tests.conftest import write_params
+
+
+def _model(base: str) -> dict:
+    return {"model": {"name": base, "n_layer": 1, "d_model": 32, "n_head": 2, "d_ff": 64,
+                      "max_positions": 256},
+            "max_source_length": 96, "max_target_length": 32, "cpu_threads": 1,
+            "training": {"max_steps": 3, "batch_size": 4, "eval_batch_size": 8, "eval_steps": 3,
+                         "save_steps": 3, "logging_steps": 1}}
+
+
+def _params(path, jsonl):
+    """The ensemble section with three tiny models (two causal ones share a base) and no judge."""
+    models = {"s2s": _model("tiny-t5"), "gpt": _model("tiny-gpt2"), "gpt_b": _model("tiny-gpt2")}
+    overrides = {"seed": 0, "ensemble.sample.n_rows": 64, "ensemble.data.jsonl": str(jsonl),
+                 "ensemble.tokenizer.vocab_size": 400,
+                 "ensemble.tokenizer.text_fields": ["instruction", "input", "output"],
+                 "ensemble.tokenizer_model.name": "tiny-gpt2", "ensemble.tokenizer_model.max_positions": 256,
+                 "ensemble.models": models,
+                 "ensemble.compare.max_new_tokens": 12, "ensemble.compare.batch_size": 8,
+                 "ensemble.compare.cpu_threads": 1, "ensemble.compare.priority": ["s2s"],
+                 "ensemble.judge": "none"}
+    return write_params(path, overrides, sections=("seed", "ensemble"))
 
 
 @pytest.fixture(scope="module")
@@ -44,9 +39,7 @@ def tiny_run(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("ens")
     jsonl = root / "gadgets.jsonl"
-    models = "".join(MODEL.format(name=n, base=b) for n, b in (("s2s", "tiny-t5"), ("gpt", "tiny-gpt2"), ("gpt_b", "tiny-gpt2")))
-    params = root / "params.yaml"
-    params.write_text(PARAMS.format(jsonl=jsonl, models=models))
+    params = _params(root / "params.yaml", jsonl)
     p = ["--params", str(params)]
     assert sample_main([*p, "--out", str(jsonl)]) == 0
     assert split_main([*p, "--out-dir", str(root / "split")]) == 0

@@ -10,17 +10,11 @@ import pytest
 
 from lmlab.ensemble.corpus import SampleParams, generate_gadget_rows
 from lmlab.ensemble.data import format_prompt, prepare_rows, stratified_split
+from tests.conftest import write_params
 
-PARAMS = """seed: 0
-ensemble:
-  sample:
-    n_rows: 96
-  data:
-    jsonl: {jsonl}
-    strip_class_from_instruction: {strip}
-    valid_fraction: 0.1
-    test_fraction: 0.2
-"""
+SECTIONS = ("seed", "ensemble.sample", "ensemble.data")
+SMALL = {"seed": 0, "ensemble.sample.n_rows": 96, "ensemble.data.valid_fraction": 0.1,
+         "ensemble.data.test_fraction": 0.2}
 
 
 def _rows(n=200, seed=0):
@@ -57,9 +51,8 @@ def test_strip_keeps_original_for_the_baseline():
 
 
 def _write_params(tmp_path: Path, jsonl: Path, strip: bool = True) -> Path:
-    p = tmp_path / "params.yaml"
-    p.write_text(PARAMS.format(jsonl=jsonl, strip=str(strip).lower()))
-    return p
+    overrides = {"ensemble.data.jsonl": str(jsonl), "ensemble.data.strip_class_from_instruction": strip}
+    return write_params(tmp_path / "params.yaml", {**SMALL, **overrides}, sections=SECTIONS)
 
 
 def test_sample_and_split_stages(tmp_path):

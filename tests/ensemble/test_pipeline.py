@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
+
+from tests.conftest import copy_repository
 
 
 def _load(repo_root: Path):
@@ -28,32 +29,20 @@ def test_compare_deps_cover_every_model(repo_root):
     assert "torchrun --standalone --nproc_per_node=${launcher.num_processes}" in dvc["stages"]["ens_train"]["do"]["cmd"]
 
 
-IGNORE = shutil.ignore_patterns(".venv", ".git", ".dvc", "data", "models", "checkpoints", "dvclive", "reports",
-                                "__pycache__", ".pytest_cache", ".ruff_cache", "dvc.lock", "bench", "docs")
-
-
 @pytest.mark.slow
 def test_dvc_repro_ens_compare_end_to_end(repo_root, tmp_path):
     """Fresh copy of the working tree, small params override, `dvc repro ens_compare`."""
-    repo = tmp_path / "repo"
-    shutil.copytree(repo_root, repo, ignore=IGNORE)
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    ens = params["ensemble"]
-    ens["sample"]["n_rows"] = 96
-    for entry in ens["models"].values():
-        entry["training"].update(max_steps=4, eval_steps=4, save_steps=4, logging_steps=2)
-    ens["compare"]["max_new_tokens"] = 16
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    models = set(_load(repo_root)[1]["ensemble"]["models"])
+    small = {"ensemble.sample.n_rows": 96, "ensemble.compare.max_new_tokens": 16}
+    training = {"max_steps": 4, "eval_steps": 4, "save_steps": 4, "logging_steps": 2}
+    for name in models:
+        small.update({f"ensemble.models.{name}.training.{key}": value for key, value in training.items()})
+    repo = copy_repository(tmp_path / "repo", small)
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "DVC_NO_ANALYTICS": "1", "HF_HUB_OFFLINE": "1", "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t", "LMLAB_NO_PROGRESS": "1"}
-    for cmd in (["git", "init", "-q", "-b", "main"], ["dvc", "init", "-q"], ["git", "add", "-A"],
-                ["git", "commit", "-q", "-m", "init"]):
-        subprocess.run(cmd, cwd=repo, env=env, check=True, capture_output=True)
+           "DVC_NO_ANALYTICS": "1", "HF_HUB_OFFLINE": "1", "LMLAB_NO_PROGRESS": "1"}
     run = subprocess.run(["dvc", "repro", "ens_compare"], cwd=repo, env=env, capture_output=True, text=True)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     metrics = json.loads((repo / "reports/metrics/ensemble.json").read_text())
-    models = set(ens["models"])
     assert set(metrics["format_accuracy"]) == set(metrics["rouge1"]) == set(metrics["rougeL"]) == models
     flat = [metrics["agreement_rate"], metrics["n"], *metrics["rouge1"].values(), *metrics["format_accuracy"].values()]
     assert all(math.isfinite(v) for v in flat)

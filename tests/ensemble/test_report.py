@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from rouge_score import rouge_scorer
 
+from lmlab.ensemble.labels import format_output
 from lmlab.ensemble.report import (
     build_records,
     contract_metrics,
@@ -13,7 +14,6 @@ from lmlab.ensemble.report import (
     rouge_means,
     summarize,
 )
-from lmlab.ensemble.labels import format_output
 
 
 def _row(label, instruction="Find gadgets."):

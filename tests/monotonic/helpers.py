@@ -1,12 +1,9 @@
-"""Shared helpers of the monotonic-family stage and pipeline tests: a tiny params file."""
+"""Shared helpers of the monotonic-family stage and pipeline tests: a tiny params section.
+
+Written with ``tests.conftest.write_params(path, {"monotonic": tiny_monotonic_params(text)})``.
+"""
 
 from __future__ import annotations
-
-from pathlib import Path
-
-from ruamel.yaml import YAML
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def tiny_monotonic_params(text: str) -> dict:
@@ -32,11 +29,3 @@ def tiny_monotonic_params(text: str) -> dict:
                                "max_flips": 2, "candidates": 4, "early_stop": True, "forward_batch": 128}},
     }
 
-
-def write_params(path: Path, monotonic: dict) -> Path:
-    yaml = YAML()
-    data = yaml.load((REPO_ROOT / "params.yaml").read_text())
-    data["monotonic"] = monotonic
-    with path.open("w") as fh:
-        yaml.dump(data, fh)
-    return path

@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from lmlab.modeling import ModelSpec, build_model
 from lmlab.monotonic.attacks import (
     HotFlipParams,
     UATParams,
@@ -17,7 +18,6 @@ from lmlab.monotonic.attacks import (
     uat_attack,
 )
 from lmlab.monotonic.corpus import special_token_ids
-from lmlab.modeling import ModelSpec, build_model
 
 
 @pytest.fixture()

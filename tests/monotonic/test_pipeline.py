@@ -4,30 +4,22 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.monotonic.helpers import tiny_monotonic_params, write_params
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-IGNORED = (".venv", ".git", "cache", "tmp", "data", "models", "reports", "dvclive", "checkpoints", "dvc.lock",
-           "__pycache__", ".pytest_cache", ".ruff_cache", "*.egg-info")
+from tests.conftest import copy_repository
+from tests.monotonic.helpers import tiny_monotonic_params
 
 
 @pytest.mark.slow
 def test_dvc_repro_mono_attack(tmp_path):
-    repo = tmp_path / "repo"
-    shutil.copytree(REPO_ROOT, repo, ignore=shutil.ignore_patterns(*IGNORED))
-    write_params(repo / "params.yaml", tiny_monotonic_params("data/monotonic/sample/general_text.txt"))
+    tiny = tiny_monotonic_params("data/monotonic/sample/general_text.txt")
+    repo = copy_repository(tmp_path / "repo", {"monotonic": tiny})
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "DVC_NO_ANALYTICS": "1", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1",
-           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
-    for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-q", "-m", "copy"]):
-        subprocess.run(cmd, cwd=repo, env=env, check=True)
+           "DVC_NO_ANALYTICS": "1", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     run = subprocess.run([str(Path(sys.executable).parent / "dvc"), "repro", "mono_attack"], cwd=repo, env=env,
                          capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]

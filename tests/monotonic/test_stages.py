@@ -7,44 +7,38 @@ import math
 
 import pytest
 
-from tests.monotonic.helpers import tiny_monotonic_params, write_params
+from tests.conftest import write_params
+from tests.monotonic.helpers import tiny_monotonic_params
 
 
 def test_split_stage_rejects_an_empty_corpus(tmp_path):
-    from stages import mono_split as split_general_text
+    from stages import mono_split
 
     (tmp_path / "empty.txt").write_text("\n\n")
-    params = write_params(tmp_path / "params.yaml", tiny_monotonic_params(str(tmp_path / "empty.txt")))
+    tiny = tiny_monotonic_params(str(tmp_path / "empty.txt"))
+    params = write_params(tmp_path / "params.yaml", {"monotonic": tiny})
     out = tmp_path / "splits"
-    assert split_general_text.main(["--params", str(params), "--out", str(out)]) == 2
+    assert mono_split.main(["--params", str(params), "--out", str(out)]) == 2
     assert not out.exists()
 
 
 @pytest.mark.slow
 def test_family_stages_in_process(tmp_path):
-    from stages import (
-        attack_mono_models,
-        eval_mono_perplexity,
-        make_general_text,
-        pretrain_mono_base,
-        split_general_text,
-        train_mono_arm,
-        train_tokenizer,
-    )
+    from stages import mono_attack, mono_eval, mono_pretrain, mono_sample, mono_split, mono_train, tokenizer
 
     text, splits, models = tmp_path / "text.txt", tmp_path / "splits", tmp_path / "models"
     monotonic = tiny_monotonic_params(str(text))
-    params = str(write_params(tmp_path / "params.yaml", monotonic))
+    params = str(write_params(tmp_path / "params.yaml", {"monotonic": monotonic}))
     p = ["--params", params]
-    assert make_general_text.main([*p, "--out", str(text)]) == 0
-    assert split_general_text.main([*p, "--out", str(splits)]) == 0
-    assert train_tokenizer.main([*p, "--section", "monotonic", "--corpus", str(splits / "train.jsonl"),
+    assert mono_sample.main([*p, "--out", str(text)]) == 0
+    assert mono_split.main([*p, "--out", str(splits)]) == 0
+    assert tokenizer.main([*p, "--section", "monotonic", "--corpus", str(splits / "train.jsonl"),
                                  "--out", str(models / "tok")]) == 0
-    assert pretrain_mono_base.main([*p, "--splits", str(splits), "--tokenizer", str(models / "tok"), "--out",
+    assert mono_pretrain.main([*p, "--splits", str(splits), "--tokenizer", str(models / "tok"), "--out",
                                     str(models / "pre"), "--checkpoints", str(tmp_path / "ck/pre"),
                                     "--live", str(tmp_path / "live/pre")]) == 0
     for arm in ("baseline", "monotonic"):
-        assert train_mono_arm.main([*p, "--arm", arm, "--base", str(models / "pre"), "--splits", str(splits),
+        assert mono_train.main([*p, "--arm", arm, "--base", str(models / "pre"), "--splits", str(splits),
                                     "--out", str(models / arm), "--checkpoints", str(tmp_path / f"ck/{arm}"),
                                     "--live", str(tmp_path / f"live/{arm}")]) == 0
     marker = json.loads((models / "monotonic/monotonic.json").read_text())
@@ -53,10 +47,10 @@ def test_family_stages_in_process(tmp_path):
     assert (tmp_path / "live/monotonic/metrics.json").exists()
     ppl = tmp_path / "ppl.json"
     pair = ["--baseline", str(models / "baseline"), "--monotonic", str(models / "monotonic")]
-    assert eval_mono_perplexity.main([*p, *pair, "--test", str(splits / "test.jsonl"), "--out", str(ppl)]) == 0
+    assert mono_eval.main([*p, *pair, "--test", str(splits / "test.jsonl"), "--out", str(ppl)]) == 0
     outs = {"--logs": tmp_path / "logs", "--metrics": tmp_path / "monotonic.json", "--plot": tmp_path / "plot.png"}
     args = [*p, *pair, "--splits", str(splits), "--perplexity", str(ppl)] + [str(x) for kv in outs.items() for x in kv]
-    assert attack_mono_models.main(args) == 0
+    assert mono_attack.main(args) == 0
     metrics = json.loads(outs["--metrics"].read_text())
     for model in ("baseline", "monotonic"):
         assert metrics["ppl"][model] > 1
@@ -68,8 +62,8 @@ def test_family_stages_in_process(tmp_path):
     assert outs["--plot"].stat().st_size > 0
     # a corpus too short for the HotFlip context/target split: clear error, no half-written outputs
     monotonic["attack"]["hotflip"]["context_tokens"] = 400
-    params = str(write_params(tmp_path / "params_bad.yaml", monotonic))
+    params = str(write_params(tmp_path / "params_bad.yaml", {"monotonic": monotonic}))
     for path in outs.values():
         path.unlink() if path.is_file() else None
-    assert attack_mono_models.main(["--params", params, *args[2:]]) == 2
+    assert mono_attack.main(["--params", params, *args[2:]]) == 2
     assert not outs["--metrics"].exists() and not outs["--plot"].exists()

@@ -19,11 +19,11 @@ from typing import Any, Literal
 import numpy as np
 
 from lmlab.device import limit_cpu_threads, select_runtime
-from lmlab.ensemble.report import build_records, summarize
-from lmlab.errors import InputError
 from lmlab.ensemble.labels import extract_fields
-from lmlab.generation import generate_continuations
+from lmlab.ensemble.report import build_records, summarize
 from lmlab.ensemble.training import encode_prompt
+from lmlab.errors import InputError
+from lmlab.generation import generate_continuations
 from lmlab.modeling import load_model
 from lmlab.tokenization import load_tokenizer
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lmlab.errors import InputError
 from lmlab.ensemble.labels import extract_gadget_type, normalize_gadget_type, strip_class_mentions
+from lmlab.errors import InputError
 from lmlab.inputs import read_jsonl
 
 logger = logging.getLogger(__name__)

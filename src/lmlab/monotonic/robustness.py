@@ -17,13 +17,20 @@ import numpy as np
 import torch
 
 import lmlab.monotonic.constraint  # noqa: F401 - registers the mono_* activations for from_pretrained
-from lmlab.monotonic.attacks import HotFlipParams, UATParams, allowed_token_mask, hotflip_attack, success, uat_attack
-from lmlab.statistics import bootstrap_ci
 from lmlab.errors import InputError
-from lmlab.monotonic.corpus import encode_fixed, special_token_ids
 from lmlab.modeling import load_model
+from lmlab.monotonic.attacks import (
+    HotFlipParams,
+    UATParams,
+    allowed_token_mask,
+    hotflip_attack,
+    success,
+    uat_attack,
+)
 from lmlab.monotonic.constraint import min_constrained_weight, read_marker
+from lmlab.monotonic.corpus import encode_fixed, special_token_ids
 from lmlab.monotonic.perplexity import score_texts
+from lmlab.statistics import bootstrap_ci
 from lmlab.tokenization import load_tokenizer
 
 logger = logging.getLogger(__name__)
