@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-from transformers import PreTrainedTokenizerBase, StoppingCriteria, StoppingCriteriaList, Trainer
+from transformers import PreTrainedTokenizerBase, StoppingCriteriaList, Trainer
 from transformers.trainer_utils import TrainOutput
 
 from lmlab.artifacts import remove_path
@@ -38,6 +38,7 @@ from lmlab.config import params_to_dict
 from lmlab.device import select_runtime
 from lmlab.errors import InputError
 from lmlab.ilm.format import START_INFILL, fill_context
+from lmlab.ilm.infill import StopAfterAnswers
 from lmlab.ilm.sequences import (
     LOSS_KINDS,
     SPECIAL_TOKENS_FILE,
@@ -143,16 +144,6 @@ def summarize_sums(sums: torch.Tensor | Sequence[float], prefix: str = "eval") -
     return metrics
 
 
-class _StopAfterAnswers(StoppingCriteria):
-    """Stop a row once it has generated one ``<|endofinfill|>`` per blank."""
-
-    def __init__(self, end_id: int, prompt_len: int, n_answers: int) -> None:
-        self.end_id, self.prompt_len, self.n_answers = end_id, prompt_len, n_answers
-
-    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:
-        return (input_ids[:, self.prompt_len:] == self.end_id).sum(dim=1) >= self.n_answers
-
-
 @torch.no_grad()
 def generate_infills(model, tokenizer: PreTrainedTokenizerBase, tokens: IlmTokens, context_ids: Sequence[int],
                      max_new_tokens: int) -> list[str]:
@@ -162,7 +153,7 @@ def generate_infills(model, tokenizer: PreTrainedTokenizerBase, tokens: IlmToken
     out = model.generate(
         prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=max_new_tokens, do_sample=False,
         pad_token_id=tokenizer.pad_token_id, eos_token_id=None,
-        stopping_criteria=StoppingCriteriaList([_StopAfterAnswers(tokens.end_infill, prompt.shape[1], n_blanks)]),
+        stopping_criteria=StoppingCriteriaList([StopAfterAnswers(tokens.end_infill, prompt.shape[1], n_blanks)]),
     )[0, prompt.shape[1]:].tolist()
     answers, current = [], []
     for tok in out:
