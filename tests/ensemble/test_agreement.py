@@ -1,8 +1,9 @@
-"""Voting with ties, Cohen's kappa against sklearn, Fleiss' kappa on hand-computed tables."""
+"""Voting with ties, Cohen's and Fleiss' kappa on hand-computed examples (exact fractions)."""
 
 from __future__ import annotations
 
 import random
+import warnings
 
 import pytest
 from sklearn.metrics import cohen_kappa_score
@@ -56,9 +57,27 @@ def test_cohen_kappa_matches_sklearn():
         assert cohen_kappa(a, b) == pytest.approx(expected, abs=1e-12)
 
 
+def test_cohen_kappa_two_raters_hand_computed():
+    # a = [A, A, A, B, B, None], b = [A, A, B, B, B, None]: p_o = 5/6 (None == None is INVALID == INVALID);
+    # marginals a: A 3, B 2, I 1; b: A 2, B 3, I 1 -> p_e = (6 + 6 + 1) / 36 = 13/36;
+    # kappa = (30/36 - 13/36) / (23/36) = 17/23.
+    a, b = ["A", "A", "A", "B", "B", None], ["A", "A", "B", "B", "B", None]
+    assert cohen_kappa(a, b) == pytest.approx(17 / 23, abs=1e-12)
+    assert cohen_kappa(b, a) == pytest.approx(17 / 23, abs=1e-12)
+    # The first five items only (no INVALID): p_o = 4/5, p_e = 12/25 -> kappa = (20 - 12) / (25 - 12) = 8/13.
+    assert cohen_kappa(a[:5], b[:5]) == pytest.approx(8 / 13, abs=1e-12)
+
+
 def test_cohen_kappa_degenerate_is_finite():
-    assert cohen_kappa(["A"] * 5, ["A"] * 5) == 1.0
-    assert cohen_kappa(["A", "B"], ["B", "A"]) == pytest.approx(-1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no sklearn UndefinedMetricWarning leaks out
+        assert cohen_kappa(["A"] * 5, ["A"] * 5) == 1.0  # sklearn: nan
+        assert cohen_kappa([None] * 3, [None] * 3) == 1.0  # both always INVALID
+        assert cohen_kappa(["A"] * 3, ["B"] * 3) == 0.0  # p_o = p_e = 0: defined, and 0
+        assert cohen_kappa(["A", "A", "B"], ["A", "A", "A"]) == 0.0  # p_o = p_e = 2/3
+    assert cohen_kappa(["A", "B"], ["B", "A"]) == pytest.approx(-1.0, abs=1e-12)
+    with pytest.raises(ValueError):
+        cohen_kappa(["A"], ["A", "B"])
 
 
 def test_fleiss_small_hand_computed():
@@ -66,26 +85,50 @@ def test_fleiss_small_hand_computed():
     # P_1 = 1, P_2 = 2/6 -> P = 2/3; p_A = 4/6, p_B = 2/6 -> P_e = 5/9; kappa = (2/3 - 5/9) / (4/9) = 0.25
     table, cats = fleiss_table([["A", "A"], ["A", "B"], ["A", "B"]])
     assert cats == ["A", "B"] and table == [[3, 0], [1, 2]]
-    assert fleiss_kappa(table) == pytest.approx(0.25)
+    assert fleiss_kappa(table) == pytest.approx(1 / 4, abs=1e-12)
 
 
 def test_fleiss_textbook_example():
-    # Fleiss (1971)-style worked example: 10 subjects, 14 raters, 5 categories; P = 0.378, P_e = 0.2128.
+    # Fleiss (1971)-style worked example: 10 subjects, 14 raters, 5 categories.
+    # sum_ij n_ij^2 = 828 -> P = (828 - 140) / (10 * 14 * 13) = 688/1820 = 172/455;
+    # totals 20, 28, 39, 21, 32 of 140 -> P_e = 4170/19600 = 417/1960; kappa = 0.2099307...
     table = [[0, 0, 0, 0, 14], [0, 2, 6, 4, 2], [0, 0, 3, 5, 6], [0, 3, 9, 2, 0], [2, 2, 8, 1, 1],
              [7, 7, 0, 0, 0], [3, 2, 6, 3, 0], [2, 5, 3, 2, 2], [6, 5, 2, 1, 0], [0, 2, 2, 3, 7]]
+    p_bar, p_e = 172 / 455, 417 / 1960
+    assert fleiss_kappa(table) == pytest.approx((p_bar - p_e) / (1 - p_e), abs=1e-12)
     assert fleiss_kappa(table) == pytest.approx(0.2099, abs=1e-4)
 
 
-def test_fleiss_two_raters_close_to_scott_pi_and_invalid_category():
+def test_fleiss_two_raters_is_scott_pi():
+    # The Cohen example above: p_o = 5/6; pooled A 5/12, B 5/12, I 2/12 -> P_e = 54/144 = 3/8;
+    # Scott's pi = (5/6 - 3/8) / (5/8) = 11/15 (Cohen's kappa, with per-rater marginals, is 17/23).
+    table, cats = fleiss_table([["A", "A", "A", "B", "B", None], ["A", "A", "B", "B", "B", None]])
+    assert cats == ["A", "B", INVALID]
+    assert table == [[2, 0, 0], [2, 0, 0], [1, 1, 0], [0, 2, 0], [0, 2, 0], [0, 0, 2]]
+    assert fleiss_kappa(table) == pytest.approx(11 / 15, abs=1e-12)
+
+
+def test_fleiss_three_raters_with_invalid_category():
+    # Models [A, None, B], [A, None, A], [A, B, B] -> subjects (A, A, A), (I, I, B), (B, A, B).
+    # Rows over (A, B, INVALID): [3, 0, 0], [0, 1, 2], [1, 2, 0]: P_i = 1, 1/3, 1/3 -> P = 5/9;
+    # totals A 4, B 3, I 2 of 9 -> P_e = 29/81; kappa = (45 - 29) / (81 - 29) = 16/52 = 4/13.
     table, cats = fleiss_table([["A", None, "B"], ["A", None, "A"], ["A", "B", "B"]])
-    assert INVALID in cats
-    assert -1.0 <= fleiss_kappa(table) <= 1.0
+    assert cats == ["A", "B", INVALID] and table == [[3, 0, 0], [0, 1, 2], [1, 2, 0]]
+    assert fleiss_kappa(table) == pytest.approx(4 / 13, abs=1e-12)
+    assert fleiss_kappa([[3, 0], [3, 0]]) == 1.0  # P_e = 1: defined as perfect agreement
     with pytest.raises(ValueError):
         fleiss_kappa([[2, 0], [1, 0]])
 
 
 def test_pairwise_agreement():
+    # x = [A, B, I], y = [A, C, I], z = [A, B, C]; every rater uses 3 categories once each.
+    # x,y: p_o = 2/3 (A; I = I), p_e = 2/9 -> kappa 4/7;  x,z: p_o = 2/3 (A, B), p_e = 2/9 -> 4/7;
+    # y,z: p_o = 1/3 (A), p_e = 2/9 -> (1/9) / (7/9) = 1/7. Raw agreement does not count None == None.
     out = pairwise_agreement({"x": ["A", "B", None], "y": ["A", "C", None], "z": ["A", "B", "C"]})
     assert set(out) == {"x__y", "x__z", "y__z"}
-    assert out["x__y"]["agreement"] == pytest.approx(1 / 3)  # None == None is not agreement
-    assert out["x__z"]["agreement"] == pytest.approx(2 / 3)
+    assert out["x__y"]["agreement"] == pytest.approx(1 / 3, abs=1e-12)
+    assert out["x__z"]["agreement"] == pytest.approx(2 / 3, abs=1e-12)
+    assert out["y__z"]["agreement"] == pytest.approx(1 / 3, abs=1e-12)
+    assert out["x__y"]["cohen_kappa"] == pytest.approx(4 / 7, abs=1e-12)
+    assert out["x__z"]["cohen_kappa"] == pytest.approx(4 / 7, abs=1e-12)
+    assert out["y__z"]["cohen_kappa"] == pytest.approx(1 / 7, abs=1e-12)

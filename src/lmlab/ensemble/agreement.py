@@ -80,21 +80,21 @@ def _cat(v: str | None) -> str:
 
 
 def cohen_kappa(a: Sequence[str | None], b: Sequence[str | None]) -> float:
-    """Cohen's kappa of two label sequences (``None`` = category ``INVALID``).
+    """Cohen's kappa of two label sequences: ``sklearn.metrics.cohen_kappa_score`` plus two additions.
 
-    Same value as ``sklearn.metrics.cohen_kappa_score``; when chance agreement is 1 (both
-    raters constant) it returns 1.0 for identical sequences and 0.0 otherwise instead of NaN.
+    * ``None`` (invalid output) becomes the category ``INVALID`` (sklearn needs a label per item);
+    * when chance agreement is 1 - both raters give every item the same single category - kappa is
+      0/0; sklearn returns NaN (with an ``UndefinedMetricWarning``), this returns 1.0 (perfect
+      agreement), so summaries and means over model pairs stay finite.
     """
     if len(a) != len(b) or not a:
         raise ValueError("cohen_kappa: sequences must be non-empty and of equal length")
     x, y = [_cat(v) for v in a], [_cat(v) for v in b]
-    n = len(x)
-    p_o = sum(i == j for i, j in zip(x, y)) / n
-    cx, cy = Counter(x), Counter(y)
-    p_e = sum(cx[c] * cy[c] for c in set(cx) | set(cy)) / (n * n)
-    if p_e >= 1.0:
-        return 1.0 if p_o == 1.0 else 0.0
-    return (p_o - p_e) / (1.0 - p_e)
+    if len(set(x) | set(y)) == 1:
+        return 1.0
+    from sklearn.metrics import cohen_kappa_score  # imported here: sklearn.metrics takes ~1.3 s to import
+
+    return float(cohen_kappa_score(x, y))
 
 
 def fleiss_table(labels_by_model: Sequence[Sequence[str | None]]) -> tuple[list[list[int]], list[str]]:
@@ -113,7 +113,12 @@ def fleiss_kappa(table: Sequence[Sequence[int]]) -> float:
     """Fleiss' kappa of a subjects x categories count table (same raters count per subject).
 
     P_i = sum_j n_ij (n_ij - 1) / (n (n - 1)); P = mean P_i; p_j = sum_i n_ij / (N n);
-    P_e = sum_j p_j^2; kappa = (P - P_e) / (1 - P_e) (1.0 / 0.0 when P_e = 1, as above).
+    P_e = sum_j p_j^2; kappa = (P - P_e) / (1 - P_e). When P_e = 1 (every rating in one
+    category) kappa is 0/0 and this returns 1.0, like :func:`cohen_kappa`.
+
+    Hand-written on purpose: neither scipy nor scikit-learn provides Fleiss' kappa, and the
+    library that does (``statsmodels.stats.inter_rater.fleiss_kappa``) is not a dependency;
+    adding it for these few lines is not worth it. With two raters this equals Scott's pi.
     """
     if not table:
         raise ValueError("fleiss_kappa: empty table")

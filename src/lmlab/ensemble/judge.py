@@ -12,8 +12,9 @@ this judge works field by field:
 
 Verdicts: ``INVALID`` (fewer than two models produced a gadget type), ``FULL`` (all labels
 and all explanations agree), ``PARTIAL`` (some label agreement, not full), ``DISAGREEMENT``
-(no two models' labels agree). The model is loaded with plain ``transformers``
-(AutoModel + attention-masked mean pooling + L2 norm), offline from the package directory.
+(no two models' labels agree). The model is loaded with ``sentence_transformers`` offline
+from the package directory, whose ``modules.json`` declares Transformer -> mean Pooling ->
+Normalize (attention-masked mean pooling + L2 norm); :class:`MiniLMEncoder` checks that.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 logger = logging.getLogger(__name__)
 
@@ -55,31 +55,46 @@ def file_sha256(path: str | Path) -> str:
 
 
 class MiniLMEncoder:
-    """Sentence embeddings (mean pooling over the attention mask, L2-normalised), cached by text."""
+    """Sentence embeddings (mean pooling over the attention mask, L2-normalised), cached by text.
+
+    A thin wrapper around ``sentence_transformers.SentenceTransformer`` (CPU, local files only)
+    that adds: a check that the loaded pipeline is exactly Transformer -> mean Pooling ->
+    Normalize (a different ``modules.json`` would silently change every cosine and calibrated
+    threshold, so it raises ``ValueError`` instead); a per-text cache, since the judge embeds
+    the same labels and explanations many times; ``max_length`` as the truncation length; and
+    a ``(0, dim)`` result for no texts.
+    """
 
     def __init__(self, model_dir: str | Path | None = None, batch_size: int = 64, max_length: int = 256) -> None:
-        from transformers import AutoModel, AutoTokenizer
+        try:
+            from sentence_transformers import SentenceTransformer
+            from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ImportError("the MiniLM judge needs `pip install 'sentence-transformers>=6.3,<7'` "
+                              "(or set ensemble.judge: none)") from exc
 
         model_dir = Path(model_dir) if model_dir is not None else minilm_path()
-        self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-        self.model = AutoModel.from_pretrained(str(model_dir)).eval()
+        self.model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
+        modules = list(self.model)
+        pooling = getattr(modules[1], "pooling_mode", None) if len(modules) > 1 else None
+        if not (len(modules) == 3 and isinstance(modules[0], Transformer) and isinstance(modules[1], Pooling)
+                and pooling == "mean" and isinstance(modules[2], Normalize)):
+            raise ValueError(f"{model_dir}: expected a Transformer -> mean Pooling -> Normalize pipeline, got "
+                             f"{[type(m).__name__ for m in modules]} (pooling_mode={pooling!r})")
+        self.model.max_seq_length = max_length
+        self.tokenizer = self.model.tokenizer
         self.batch_size, self.max_length = batch_size, max_length
+        self.dim = int(self.model.get_embedding_dimension())
         self._cache: dict[str, np.ndarray] = {}
 
-    @torch.no_grad()
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         missing = sorted({t for t in texts if t not in self._cache})
-        for i in range(0, len(missing), self.batch_size):
-            chunk = missing[i:i + self.batch_size]
-            batch = self.tokenizer(chunk, padding=True, truncation=True, max_length=self.max_length,
-                                   return_tensors="pt")
-            hidden = self.model(**batch).last_hidden_state
-            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
-            for text, vec in zip(chunk, pooled.numpy()):
+        if missing:
+            vectors = self.model.encode(missing, batch_size=self.batch_size, convert_to_numpy=True,
+                                        show_progress_bar=False)
+            for text, vec in zip(missing, vectors):
                 self._cache[text] = vec
-        return np.stack([self._cache[t] for t in texts]) if texts else np.zeros((0, 384), dtype=np.float32)
+        return np.stack([self._cache[t] for t in texts]) if texts else np.zeros((0, self.dim), dtype=np.float32)
 
     def cosine(self, a: str, b: str) -> float:
         va, vb = self.encode([a, b])
