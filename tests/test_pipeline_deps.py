@@ -6,6 +6,9 @@ module it reaches (function-level imports included). Two kinds of module are not
   wrapper and params parsing (listing them would re-run all 46 stages on any edit to them);
 - `lmlab.ilm.cli`, the command-line front end, which library modules import only in their own
   `python -m` entry points.
+
+`lmlab.numerics` is imported by the package itself (`import lmlab` pins the CPU numerics), which
+no import statement of a stage shows: every stage whose code imports torch lists it.
 """
 
 from __future__ import annotations
@@ -45,6 +48,29 @@ def code_closure(script: Path) -> set[str]:
     return seen
 
 
+TORCH_USERS = {"torch", "transformers", "sentence_transformers", "peft", "accelerate"}
+
+
+def imports_torch(path: Path) -> bool:
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import) and any(a.name.split(".")[0] in TORCH_USERS for a in node.names):
+            return True
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in TORCH_USERS:
+            return True
+    return False
+
+
+NUMERICS = "src/lmlab/numerics.py"
+
+
+def required_deps(script: Path) -> set[str]:
+    """The closure, plus the numerics pin when any of that code computes with torch."""
+    closure = code_closure(script)
+    if any(imports_torch(ROOT / module) for module in closure | {str(script.relative_to(ROOT))}):
+        closure.add(NUMERICS)
+    return closure
+
+
 STAGES = {name: body.get("do", body) for name, body in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"].items()}
 
 
@@ -54,7 +80,7 @@ def test_stage_lists_the_code_it_runs(name: str, stage: dict) -> None:
     assert script, f"{name}: no stages/*.py in its cmd"
     deps = set(stage.get("deps", []))
     assert script.group(0) in deps, f"{name}: its script {script.group(0)} is not a dep"
-    missing = sorted(code_closure(ROOT / script.group(0)) - deps)
+    missing = sorted(required_deps(ROOT / script.group(0)) - deps)
     assert not missing, f"{name}: add to its deps in dvc.yaml: {missing}"
 
 
@@ -62,3 +88,8 @@ def test_the_closure_follows_imports_transitively() -> None:
     closure = code_closure(ROOT / "stages" / "ilm_train.py")
     assert {"src/lmlab/ilm/training.py", "src/lmlab/training.py", "src/lmlab/device.py"} <= closure
     assert not closure & NOT_REQUIRED
+
+
+def test_torch_stages_depend_on_the_numerics_pin() -> None:
+    assert NUMERICS in required_deps(ROOT / "stages" / "wl_train.py")
+    assert NUMERICS not in required_deps(ROOT / "stages" / "ilm_split.py")

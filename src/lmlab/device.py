@@ -11,6 +11,8 @@ from typing import Literal
 import numpy as np
 import torch
 
+from lmlab.numerics import check_pin, deterministic_cuda
+
 logger = logging.getLogger(__name__)
 
 DeviceChoice = Literal["auto", "cpu", "cuda", "mps"]
@@ -59,6 +61,9 @@ def select_runtime(device: DeviceChoice = "auto", precision: PrecisionChoice = "
         dev = torch.device(device)
     runtime = Runtime(device=dev, precision=precision)  # type: ignore[arg-type]
     logger.info("device %s, precision %s", runtime.device, runtime.precision)
+    check_pin()
+    if runtime.device.type == "cuda":
+        deterministic_cuda()
     return runtime
 
 
