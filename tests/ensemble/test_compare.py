@@ -70,6 +70,14 @@ def test_train_and_compare_three_tiny_models(tiny_run):
     metrics = json.loads((root / "metrics.json").read_text())
     assert {"agreement_rate", "format_accuracy", "rouge1", "rougeL", "n", "fleiss_kappa"} <= set(metrics)
     assert set(metrics["format_accuracy"]) == {"s2s", "gpt", "gpt_b"}
+    # a 95% bootstrap interval next to every headline rate, and the paired difference of every pair
+    assert set(metrics["accuracy_ci"]) == {"s2s", "gpt", "gpt_b"}
+    for model, ci in metrics["accuracy_ci"].items():
+        assert ci["low"] <= metrics["accuracy"][model] <= ci["high"]
+    for key in ("agreement_rate", "majority_accuracy"):
+        assert metrics[f"{key}_ci_low"] <= metrics[key] <= metrics[f"{key}_ci_high"]
+    assert set(metrics["accuracy_difference"]) == set(metrics["accuracy_difference_ci"]) == {
+        "gpt__gpt_b", "gpt__s2s", "gpt_b__s2s"}
     report = json.loads((root / "report.json").read_text())
     assert len(report["records"]) == metrics["n"] and report["summary"]["priority"][0] == "s2s"
     assert (root / "plots" / "ensemble_agreement.png").exists()

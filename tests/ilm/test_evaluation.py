@@ -16,6 +16,8 @@ from lmlab.ilm.evaluation import (
     EvalParams,
     document_sums,
     load_ilm_model,
+    metrics_from_results,
+    perplexity_ci,
     specialization_gains,
     summarize_documents,
 )
@@ -92,6 +94,61 @@ def test_specialization_gain_sign_and_ci():
     assert same["estimate"] == pytest.approx(0.0) and same["low"] <= 0 <= same["high"]
 
 
+def _textonly_sums(nll_per_token: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    out = np.zeros((len(counts), 6))
+    out[:, 4], out[:, 5] = nll_per_token * counts, counts
+    return out
+
+
+def test_perplexity_ci_brackets_the_count_weighted_perplexity():
+    rng = np.random.default_rng(1)
+    counts = rng.integers(3, 30, size=80).astype(float)
+    sums = _textonly_sums(rng.normal(2.0, 0.4, size=80), counts)
+    params = EvalParams(bootstrap_resamples=1000)
+    ci = perplexity_ci(sums, params)
+    ppl = summarize_documents(sums)["infill_textonly_ppl"]
+    assert ci["estimate"] == pytest.approx(ppl) == pytest.approx(math.exp(sums[:, 4].sum() / sums[:, 5].sum()))
+    assert ci["low"] < ppl < ci["high"] and ci["n"] == 80 and ci["n_resamples"] == 1000
+    # an independent percentile bootstrap over documents (NLL sum and count drawn together) agrees
+    idx = np.random.default_rng(7).integers(0, 80, size=(4000, 80))
+    manual = np.exp(sums[idx, 4].sum(axis=1) / sums[idx, 5].sum(axis=1))
+    assert ci["low"] == pytest.approx(np.quantile(manual, 0.025), rel=0.02)
+    assert ci["high"] == pytest.approx(np.quantile(manual, 0.975), rel=0.02)
+    # same seed, same interval; a wider spread of per-document losses gives a wider interval
+    assert perplexity_ci(sums, params) == ci
+    wide = perplexity_ci(_textonly_sums(rng.normal(2.0, 1.2, size=80), counts), params)
+    assert wide["high"] - wide["low"] > ci["high"] - ci["low"]
+
+
+def test_perplexity_ci_is_a_point_when_every_document_has_the_same_loss():
+    counts = np.array([4.0, 9.0, 17.0, 2.0, 30.0])
+    ci = perplexity_ci(_textonly_sums(np.full(5, 1.5), counts), EvalParams(bootstrap_resamples=200))
+    assert ci["low"] == pytest.approx(math.exp(1.5)) and ci["high"] == pytest.approx(math.exp(1.5))
+
+
+def test_metrics_carry_a_ppl_interval_per_model_and_level():
+    params = EvalParams(bootstrap_resamples=300)
+    results = {}
+    for model, shift in {"A1": 0.0, "all": 0.3}.items():
+        results[model] = {}
+        for level in ("A1", "B1"):
+            rng = np.random.default_rng(len(level) + int(10 * shift))
+            sums = _textonly_sums(rng.normal(2.0 + shift, 0.3, size=40), rng.integers(5, 20, size=40).astype(float))
+            results[model][level] = {**summarize_documents(sums), "infill_textonly_ppl_ci": perplexity_ci(sums, params),
+                                     "doc_sums": sums}
+    metrics, report = metrics_from_results(results, specialization_gains(results, ["A1", "B1"], params))
+    assert set(metrics) == {"ppl", "ppl_ci", "specialization_gain", "specialization_gain_ci"}
+    for model in results:
+        for level in ("A1", "B1"):
+            ci = metrics["ppl_ci"][model][level]
+            assert set(ci) == {"low", "high"}
+            assert ci["low"] < metrics["ppl"][model][level] < ci["high"]
+            assert ci == {k: results[model][level]["infill_textonly_ppl_ci"][k] for k in ("low", "high")}
+    full = report["results"]["all"]["B1"]
+    assert "doc_sums" not in full and full["infill_textonly_ppl_ci"]["n"] == 40
+    json.dumps(metrics)  # plain JSON types only
+
+
 @pytest.mark.slow
 def test_eval_stage_writes_contract_keys_plots_and_is_deterministic(tmp_path, tok):
     from stages.ilm_eval import main
@@ -106,8 +163,12 @@ def test_eval_stage_writes_contract_keys_plots_and_is_deterministic(tmp_path, to
             "--heatmap", str(tmp_path / "out/heat.png"), "--gain-plot", str(tmp_path / "out/gain.png")]
     assert main(argv) == 0
     metrics = json.loads((tmp_path / "out/ilm.json").read_text())
-    assert set(metrics) == {"ppl", "specialization_gain", "specialization_gain_ci"}
+    assert set(metrics) == {"ppl", "ppl_ci", "specialization_gain", "specialization_gain_ci"}
     assert {m: set(v) for m, v in metrics["ppl"].items()} == {"A1": {"A1", "all"}, "all": {"A1", "all"}}
+    for model, by_level in metrics["ppl"].items():
+        for level, ppl in by_level.items():
+            ci = metrics["ppl_ci"][model][level]
+            assert set(ci) == {"low", "high"} and ci["low"] <= ppl <= ci["high"]
     assert set(metrics["specialization_gain"]) == {"A1"} and set(metrics["specialization_gain_ci"]["A1"]) == {
         "low", "high"}
     ppl = metrics["ppl"]

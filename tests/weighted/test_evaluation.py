@@ -8,9 +8,12 @@ import pytest
 from lmlab.errors import InputError
 from lmlab.weighted.data import DecisionExample
 from lmlab.weighted.evaluation import (
+    CI_KEYS,
+    CI_METRICS,
     CONTRACT,
     EXTRAS,
     classification_metrics,
+    decision_intervals,
     evaluate_configs,
     evaluate_decisions,
     score_decisions,
@@ -70,10 +73,13 @@ def test_evaluate_counts_unknowns_and_agreement(tiny_gpt2, tiny_tokenizer):
     # an untrained model does not write \boxed{...}: every generation is an unknown, none agrees
     assert m["gen_unknowns"] == len(rows) and m["agreement"] == 0.0
     assert np.isnan(m["gen_acceptance_rate"])
+    for key in CI_METRICS:  # intervals of the scoring metrics over the 4 rows
+        assert m[f"{key}_ci_low"] <= m[key] <= m[f"{key}_ci_high"]
 
 
 def _result(accuracy: float, ids: list[str]) -> dict:
     metrics = {k: accuracy for k in CONTRACT + EXTRAS} | {"gold_acceptance_rate": 0.5, "n": len(ids), "mean_p_accept": 0.4}
+    metrics |= {k: accuracy + (0.1 if k.endswith("_high") else -0.1) for k in CI_KEYS}
     return {"metrics": metrics, "p_accept": [0.25] * len(ids), "generations": [f"g{i}" for i in range(10)], "ids": ids}
 
 
@@ -88,7 +94,8 @@ def test_weighted_metrics_layout():
     assert set(metrics) == {"gamma", "gold_acceptance_rate", "baseline", "frac_1_8-reject"}
     assert metrics["gamma"] == 4.0 and isinstance(metrics["gamma"], float) and metrics["gold_acceptance_rate"] == 0.5
     reject = metrics["frac_1_8-reject"]
-    assert set(reject) == set(CONTRACT + EXTRAS) | {"gamma", "accept_fraction", "upweights_accept"}
+    assert set(reject) == set(CONTRACT + EXTRAS + CI_KEYS) | {"gamma", "accept_fraction", "upweights_accept"}
+    assert (reject["accuracy_ci_low"], reject["f1_ci_high"]) == pytest.approx((0.4, 0.6))
     assert (reject["gamma"], reject["accept_fraction"], reject["upweights_accept"]) == (4.0, 0.125, 0)
     assert metrics["baseline"]["upweights_accept"] == 1 and metrics["baseline"]["accuracy"] == 0.75
     assert full["ids"] == ids and list(full["configs"]) == ["baseline", "frac_1_8-reject"]
@@ -104,3 +111,53 @@ def test_evaluate_configs_needs_trained_model_dirs(tmp_path):
         evaluate_configs(tmp_path, configs, {"frac_1_2": 0.5}, 4.0, [])
     with pytest.raises(InputError, match="weighted.configs is empty"):
         evaluate_configs(tmp_path, {}, {"frac_1_2": 0.5}, 4.0, [])
+
+
+# ---- 95% bootstrap intervals over test items ------------------------------------------------------
+
+
+def test_vectorised_f1_matches_sklearn_row_by_row():
+    from sklearn.metrics import f1_score
+
+    from lmlab.weighted.evaluation import _f1
+
+    rng = np.random.default_rng(0)
+    y_true = (rng.random((50, 12)) < 0.5).astype(float)
+    y_pred = (rng.random((50, 12)) < 0.4).astype(float)
+    y_true[0], y_pred[0] = 0.0, 0.0  # no positive at all: sklearn's zero_division=0
+    y_true[1], y_pred[1] = 1.0, 0.0  # no predicted positive
+    expected = [f1_score(t, p, pos_label=1, zero_division=0) for t, p in zip(y_true, y_pred)]
+    assert _f1(y_true, y_pred) == pytest.approx(expected)
+
+
+def test_decision_intervals_contain_the_metrics():
+    rng = np.random.default_rng(1)
+    y_true = np.repeat([1, 0], 60)
+    y_pred = np.where(rng.random(120) < 0.8, y_true, 1 - y_true)
+    m = classification_metrics(y_true, y_pred)
+    ci = decision_intervals(y_true, y_pred)
+    assert set(ci) == set(CI_KEYS) == {f"{k}_ci_{s}" for k in ("accuracy", "f1", "acceptance_rate")
+                                       for s in ("low", "high")}
+    for key in CI_METRICS:
+        assert 0.0 <= ci[f"{key}_ci_low"] < m[key] < ci[f"{key}_ci_high"] <= 1.0
+    assert ci == decision_intervals(y_true, y_pred)  # fixed seed: reproducible
+    # F1 is recomputed per resample: its interval is the percentile interval of resampled F1 itself
+    from lmlab.statistics import bootstrap_ci
+    from lmlab.weighted.evaluation import _f1
+
+    direct = bootstrap_ci([y_true, y_pred], _f1, paired=True, seed=0)
+    assert direct.estimate == pytest.approx(m["f1"])
+    assert (ci["f1_ci_low"], ci["f1_ci_high"]) == pytest.approx((direct.low, direct.high))
+
+
+def test_decision_intervals_known_cases():
+    perfect = decision_intervals([1, 0] * 20, [1, 0] * 20)
+    assert (perfect["accuracy_ci_low"], perfect["accuracy_ci_high"]) == (1.0, 1.0)
+    assert (perfect["f1_ci_low"], perfect["f1_ci_high"]) == (1.0, 1.0)
+    half = decision_intervals([1, 0] * 100, [1] * 200)  # accept everything: accuracy 0.5, acceptance 1
+    assert (half["acceptance_rate_ci_low"], half["acceptance_rate_ci_high"]) == (1.0, 1.0)
+    below, above = 0.5 - half["accuracy_ci_low"], half["accuracy_ci_high"] - 0.5
+    assert 0.0 <= half["accuracy_ci_low"] and half["accuracy_ci_high"] <= 1.0
+    assert below > 0.04 and above > 0.04 and abs(below - above) < 0.02
+    empty = decision_intervals([], [])
+    assert all(np.isnan(v) for v in empty.values())

@@ -136,13 +136,16 @@ def compare_models(
     judge: Literal["minilm", "none"],
     seed: int,
 ) -> dict[str, Any]:
-    """Generate with every model, build records + summary (+ judge). Returns ``{"summary", "records"}``."""
+    """Generate with every model, build records + summary (+ judge). Returns ``{"summary", "records"}``.
+
+    ``seed`` seeds the judge's calibration sample and the summary's bootstrap intervals.
+    """
     if not model_dirs:
         raise InputError("no models to compare.", key="ensemble.models", hint="add at least one model entry.")
     predictions = {name: predict_with_model(path, test_rows, params) for name, path in model_dirs.items()}
     models = list(predictions)
     records = build_records(test_rows, predictions, params.priority, params.fuzzy_threshold)
-    summary = summarize(records, models)
+    summary = summarize(records, models, seed=seed)  # seeds the bootstrap intervals
     summary["priority"] = [m for m in params.priority if m in models] + [m for m in models if m not in params.priority]
     if judge == "minilm":
         summary["judge"] = run_judge(records, models, train_rows, params, seed)

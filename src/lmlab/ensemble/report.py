@@ -6,16 +6,24 @@ agreement with Cohen's kappa, Fleiss' kappa (n > 2), per-model and majority-vote
 (ties reported), accuracy on the agreed vs the disagreed subset, ROUGE-1/ROUGE-L
 (``rouge-score``, target first) on whole outputs and on the explanation field, the
 copy-from-instruction baseline, and the flat metrics file of the pipeline contract.
+
+Every headline rate (per-model accuracy, full agreement, majority-vote accuracy) and the paired
+difference of accuracies of every model pair carries a 95% percentile-bootstrap interval over
+test items (:func:`accuracy_intervals`, :func:`lmlab.statistics.bootstrap_ci`, ``N_RESAMPLES``
+resamples, seeded by the pipeline's ``seed``). All intervals resample the *same* items, so a
+difference's interval is paired: the items both models get right or wrong cancel out of it.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from rouge_score import rouge_scorer
 
 from lmlab.ensemble.agreement import (
@@ -35,11 +43,16 @@ from lmlab.ensemble.labels import (
     normalize_gadget_type,
     normalize_legacy,
 )
+from lmlab.statistics import bootstrap_ci
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["parse_prediction", "build_records", "summarize", "rouge_means", "contract_metrics",
-           "plot_agreement_matrix", "plot_class_accuracy"]
+__all__ = ["parse_prediction", "build_records", "summarize", "accuracy_intervals", "rouge_means",
+           "contract_metrics", "plot_agreement_matrix", "plot_class_accuracy", "N_RESAMPLES"]
+
+N_RESAMPLES = 2000
+"""Bootstrap resamples behind every interval (a module constant: not a pipeline param)."""
+CONFIDENCE = 0.95
 
 
 def _mean(values: Sequence[float]) -> float:
@@ -109,8 +122,51 @@ def rouge_means(golds: Sequence[str], preds: Sequence[str]) -> dict[str, float]:
     }
 
 
-def summarize(records: Sequence[Mapping[str, Any]], models: Sequence[str]) -> dict[str, Any]:
-    """Summary statistics of the records (see the module docstring)."""
+def _rate(x: np.ndarray) -> np.ndarray:
+    return x.mean(axis=-1)
+
+
+def _rate_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return a.mean(axis=-1) - b.mean(axis=-1)
+
+
+def _interval(samples: Sequence[np.ndarray], statistic, seed: int, n_resamples: int) -> dict[str, Any]:
+    if not samples[0].size:  # no test items: nothing to resample
+        return {"estimate": float("nan"), "low": float("nan"), "high": float("nan"), "confidence": CONFIDENCE,
+                "n_resamples": n_resamples, "n": 0}
+    ci = bootstrap_ci(samples, statistic, paired=True, n_resamples=n_resamples, confidence=CONFIDENCE, seed=seed)
+    return ci.as_dict()
+
+
+def accuracy_intervals(records: Sequence[Mapping[str, Any]], models: Sequence[str], *, seed: int = 0,
+                       n_resamples: int = N_RESAMPLES) -> dict[str, Any]:
+    """95% percentile-bootstrap intervals over test items of the headline rates.
+
+    Returns ``{"accuracy": {model: ci}, "agreement_rate": ci, "majority_accuracy": ci,
+    "accuracy_difference": {"a__b": ci}}`` where every ``ci`` is
+    :meth:`lmlab.statistics.BootstrapCI.as_dict` (``estimate``, ``low``, ``high``, ...). The
+    difference is ``accuracy(a) - accuracy(b)`` for every pair in sorted order (the ``a__b`` keys of
+    the pairwise agreement), bootstrapped paired over the same items.
+    """
+    correct = {m: np.asarray([bool(r["predictions"][m]["correct"]) for r in records], dtype=np.float64)
+               for m in models}
+    agreed = np.asarray([bool(r["full_agreement"]) for r in records], dtype=np.float64)
+    majority = np.asarray([bool(r["majority_correct"]) for r in records], dtype=np.float64)
+    return {
+        "accuracy": {m: _interval([correct[m]], _rate, seed, n_resamples) for m in models},
+        "agreement_rate": _interval([agreed], _rate, seed, n_resamples),
+        "majority_accuracy": _interval([majority], _rate, seed, n_resamples),
+        "accuracy_difference": {f"{a}__{b}": _interval([correct[a], correct[b]], _rate_difference, seed, n_resamples)
+                                for a, b in itertools.combinations(sorted(models), 2)},
+    }
+
+
+def summarize(records: Sequence[Mapping[str, Any]], models: Sequence[str], *, seed: int = 0,
+              n_resamples: int = N_RESAMPLES) -> dict[str, Any]:
+    """Summary statistics of the records (see the module docstring).
+
+    ``intervals`` holds :func:`accuracy_intervals` (bootstrap seeded by ``seed``).
+    """
     n = len(records)
     labels = {m: [r["predictions"][m]["gadget_type"] for r in records] for m in models}
     agreed = [r for r in records if r["full_agreement"]]
@@ -149,6 +205,7 @@ def summarize(records: Sequence[Mapping[str, Any]], models: Sequence[str]) -> di
             for m in models
         },
         "rouge": {},
+        "intervals": accuracy_intervals(records, models, seed=seed, n_resamples=n_resamples),
     }
     if len(models) > 2:
         summary["fleiss_kappa"] = fleiss_kappa(fleiss_table([labels[m] for m in models])[0])
@@ -163,8 +220,15 @@ def summarize(records: Sequence[Mapping[str, Any]], models: Sequence[str]) -> di
 
 
 def contract_metrics(summary: Mapping[str, Any]) -> dict[str, Any]:
-    """``reports/metrics/ensemble.json``: the contract keys plus a few flat extras."""
+    """``reports/metrics/ensemble.json``: the contract keys plus a few flat extras.
+
+    95% intervals (from ``summary["intervals"]``): ``accuracy_ci.<model>.{low,high}``,
+    ``agreement_rate_ci_{low,high}``, ``majority_accuracy_ci_{low,high}``, and the paired
+    difference ``accuracy_difference.<a>__<b>`` = accuracy(a) - accuracy(b) with
+    ``accuracy_difference_ci.<a>__<b>.{low,high}``.
+    """
     models = summary["models"]
+    intervals = summary["intervals"]
     out: dict[str, Any] = {
         "n": summary["n"],
         "agreement_rate": summary["agreement_rate"],
@@ -180,12 +244,23 @@ def contract_metrics(summary: Mapping[str, Any]) -> dict[str, Any]:
         "cohen_kappa": {pair: v["cohen_kappa"] for pair, v in summary["pairwise"].items()},
         "copy_baseline_accuracy": summary["copy_baseline"]["accuracy_original_instruction"],
         "copy_baseline_prompt_accuracy": summary["copy_baseline"]["accuracy_prompt_instruction"],
+        "accuracy_ci": {m: _low_high(intervals["accuracy"][m]) for m in models},
+        "agreement_rate_ci_low": intervals["agreement_rate"]["low"],
+        "agreement_rate_ci_high": intervals["agreement_rate"]["high"],
+        "majority_accuracy_ci_low": intervals["majority_accuracy"]["low"],
+        "majority_accuracy_ci_high": intervals["majority_accuracy"]["high"],
+        "accuracy_difference": {pair: ci["estimate"] for pair, ci in intervals["accuracy_difference"].items()},
+        "accuracy_difference_ci": {pair: _low_high(ci) for pair, ci in intervals["accuracy_difference"].items()},
     }
     if "fleiss_kappa" in summary:
         out["fleiss_kappa"] = summary["fleiss_kappa"]
     if "judge" in summary:
         out["judge_full_rate"] = summary["judge"]["rates"]["FULL"]
     return out
+
+
+def _low_high(ci: Mapping[str, Any]) -> dict[str, float]:
+    return {"low": ci["low"], "high": ci["high"]}
 
 
 def plot_agreement_matrix(labels: Mapping[str, Sequence[str | None]], path: str | Path) -> None:

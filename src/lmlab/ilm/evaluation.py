@@ -4,8 +4,10 @@ For each (model, test level) we sum per-token NLL and token counts per test *doc
 masked examples) for the three target kinds of :mod:`lmlab.ilm.sequences`: ``context``, ``infill``
 and ``infill_textonly``. Perplexity is ``exp(total NLL / total tokens)`` over the level's documents;
 ``infill_textonly`` (answer text without ``<|endofinfill|>``) is the paper's figure and our primary
-metric. Keeping the per-document sums lets :func:`specialization_gains` bootstrap over documents,
-paired between the specialised and the general model (same documents in every resample):
+metric. Keeping the per-document sums lets us bootstrap over test documents: every perplexity gets
+a 95% percentile interval (:func:`perplexity_ci`: a document's NLL sum and token count are resampled
+together), and :func:`specialization_gains` bootstraps the gain paired between the specialised and
+the general model (same documents in every resample):
 
     gain(level) = (ppl_general(level) - ppl_specialized(level)) / ppl_general(level)
 
@@ -35,8 +37,8 @@ from lmlab.tokenization import load_tokenizer
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["EvalParams", "load_ilm_model", "document_sums", "summarize_documents", "evaluate_matrix",
-           "specialization_gains", "metrics_from_results", "GENERAL"]
+__all__ = ["EvalParams", "load_ilm_model", "document_sums", "summarize_documents", "perplexity_ci",
+           "evaluate_matrix", "specialization_gains", "metrics_from_results", "GENERAL"]
 
 GENERAL = "all"
 
@@ -108,6 +110,20 @@ def summarize_documents(sums: np.ndarray) -> dict[str, float]:
     return out
 
 
+def perplexity_ci(sums: np.ndarray, params: EvalParams, kind: str = "infill_textonly") -> dict[str, float]:
+    """Bootstrap CI over documents of ``exp(sum NLL / sum tokens)`` for one target kind.
+
+    ``sums`` is :func:`document_sums`' ``[n_documents, 6]`` array; each resample draws documents with
+    replacement and keeps a document's NLL sum with its own token count (paired), so the interval
+    reflects both per-document loss and length variation. Returns
+    :meth:`lmlab.statistics.BootstrapCI.as_dict` (``estimate`` equals the summary's ``<kind>_ppl``).
+    """
+    col = 2 * LOSS_KINDS.index(kind)
+    ci = bootstrap_ci([sums[:, col], sums[:, col + 1]], _ppl_of_sums, paired=True,
+                      n_resamples=params.bootstrap_resamples, confidence=params.confidence, seed=params.seed)
+    return ci.as_dict()
+
+
 def _vocab_key(tokenizer) -> str:
     return hashlib.sha256(repr(sorted(tokenizer.get_vocab().items())).encode()).hexdigest()
 
@@ -116,7 +132,8 @@ def evaluate_matrix(models: Mapping[str, str | Path], tests: Mapping[str, Sequen
                     ) -> dict[str, dict[str, dict[str, Any]]]:
     """Score every model on every test set: ``{model: {level: {summary..., "doc_sums": array}}}``.
 
-    Test sets are encoded once per distinct tokenizer and capped by ``max_documents`` and
+    Each summary also holds ``infill_textonly_ppl_ci`` (:func:`perplexity_ci`). Test sets are
+    encoded once per distinct tokenizer and capped by ``max_documents`` and
     ``max_examples_per_document`` (the first ones in pickle order, which is deterministic).
     """
     runtime = select_runtime(params.device, "fp32")
@@ -136,18 +153,22 @@ def evaluate_matrix(models: Mapping[str, str | Path], tests: Mapping[str, Sequen
             sums = document_sums(model, dataset, n_docs, tokenizer.pad_token_id, params.batch_size,
                                  desc=f"{name} on {level}")
             summary = summarize_documents(sums)
+            ci = perplexity_ci(sums, params)
             summary.update(examples=len(dataset), truncated=int(sum(dataset["truncated"])),
-                           split_boundary=int(sum(dataset["split_boundary"])), doc_sums=sums)
+                           split_boundary=int(sum(dataset["split_boundary"])), infill_textonly_ppl_ci=ci,
+                           doc_sums=sums)
             results[name][level] = summary
-            logger.info("%s on %s: infill_textonly ppl %.2f (%d tokens), infill %.3f, context %.3f", name, level,
-                        summary["infill_textonly_ppl"], summary["infill_textonly_count"], summary["infill_loss"],
-                        summary["context_loss"])
+            logger.info("%s on %s: infill_textonly ppl %.2f [%.2f, %.2f] (%d tokens), infill %.3f, context %.3f",
+                        name, level, summary["infill_textonly_ppl"], ci["low"], ci["high"],
+                        summary["infill_textonly_count"], summary["infill_loss"], summary["context_loss"])
         del model
     return results
 
 
-def _textonly_ppl(nll: np.ndarray, count: np.ndarray) -> np.ndarray:
-    return np.exp(ratio_of_sums(nll, count))
+def _ppl_of_sums(nll: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """``exp(sum NLL / sum tokens)`` along the last axis (vectorised over resamples)."""
+    with np.errstate(over="ignore"):
+        return np.exp(ratio_of_sums(nll, count))
 
 
 def specialization_gains(results: Mapping[str, Mapping[str, Mapping[str, Any]]], levels: Sequence[str],
@@ -165,8 +186,8 @@ def specialization_gains(results: Mapping[str, Mapping[str, Mapping[str, Any]]],
             spec, gen = results[name][level]["doc_sums"], results[general][level]["doc_sums"]
 
             def gain(spec_nll, spec_n, gen_nll, gen_n):
-                ppl_gen = _textonly_ppl(gen_nll, gen_n)
-                return (ppl_gen - _textonly_ppl(spec_nll, spec_n)) / ppl_gen
+                ppl_gen = _ppl_of_sums(gen_nll, gen_n)
+                return (ppl_gen - _ppl_of_sums(spec_nll, spec_n)) / ppl_gen
 
             ci = bootstrap_ci([spec[:, col], spec[:, col + 1], gen[:, col], gen[:, col + 1]], gain, paired=True,
                               n_resamples=params.bootstrap_resamples, confidence=params.confidence, seed=params.seed)
@@ -177,9 +198,16 @@ def specialization_gains(results: Mapping[str, Mapping[str, Mapping[str, Any]]],
 
 def metrics_from_results(results: Mapping[str, Mapping[str, Mapping[str, Any]]],
                          gains: Mapping[str, Mapping[str, float]]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``(metrics, report)``: the contract keys of ``reports/metrics/ilm.json`` and the full report."""
+    """``(metrics, report)``: the contract keys of ``reports/metrics/ilm.json`` and the full report.
+
+    Metrics: ``ppl.<model>.<test_level>`` with its 95% interval over test documents
+    ``ppl_ci.<model>.<test_level>.{low,high}`` (from each result's ``infill_textonly_ppl_ci``, see
+    :func:`evaluate_matrix`), ``specialization_gain.<name>`` and ``specialization_gain_ci.<name>.{low,high}``.
+    """
     metrics: dict[str, Any] = {
         "ppl": {m: {lvl: r["infill_textonly_ppl"] for lvl, r in by_level.items()} for m, by_level in results.items()},
+        "ppl_ci": {m: {lvl: {"low": r["infill_textonly_ppl_ci"]["low"], "high": r["infill_textonly_ppl_ci"]["high"]}
+                       for lvl, r in by_level.items()} for m, by_level in results.items()},
         "specialization_gain": {name: g["estimate"] for name, g in gains.items()},
         "specialization_gain_ci": {name: {"low": g["low"], "high": g["high"]} for name, g in gains.items()},
     }

@@ -9,6 +9,12 @@
 
 The two agree whenever the decision token is the greedy argmax among all tokens; their
 agreement rate is reported. Metrics use scikit-learn with Accept as the positive class.
+
+The headline scoring metrics (:data:`CI_METRICS`: accuracy, F1, acceptance rate) carry a 95%
+percentile-bootstrap interval over test items, ``<metric>_ci_low`` / ``<metric>_ci_high``
+(:func:`decision_intervals`; :data:`N_RESAMPLES` resamples, fixed seed 0). Each resample draws
+the same items for the gold labels and the predictions, and F1 is recomputed from that
+resample's confusion counts.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from lmlab.errors import InputError
 from lmlab.logs import progress_disabled
 from lmlab.modeling import load_model
+from lmlab.statistics import bootstrap_ci
 from lmlab.tokenization import load_tokenizer
 from lmlab.weighted.data import ACCEPT, REJECT, DecisionExample, parse_decision
 from lmlab.weighted.params import WeightedConfig
@@ -42,13 +49,20 @@ from lmlab.weighted.tokens import EncodedDecision, encode_decisions
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["score_decisions", "generate_decisions", "classification_metrics", "evaluate_decisions",
-           "evaluate_model_dir", "evaluate_configs", "weighted_metrics", "CONTRACT", "EXTRAS"]
+__all__ = ["score_decisions", "generate_decisions", "classification_metrics", "decision_intervals",
+           "evaluate_decisions", "evaluate_model_dir", "evaluate_configs", "weighted_metrics", "CONTRACT", "EXTRAS",
+           "CI_METRICS", "CI_KEYS", "N_RESAMPLES"]
 
 CONTRACT = ("accuracy", "precision", "recall", "f1", "acceptance_rate")
 """Per-config metrics every weighted run reports (the metrics contract), plus the top-level ``gamma``."""
 EXTRAS = ("auc", "brier", "gen_acceptance_rate", "gen_accuracy", "gen_unknowns", "agreement")
 """Further per-config metrics copied into ``reports/metrics/weighted.json``."""
+CI_METRICS = ("accuracy", "f1", "acceptance_rate")
+"""Metrics with a 95% bootstrap interval over test items, stored as ``<metric>_ci_low/_ci_high``."""
+CI_KEYS = tuple(f"{m}_ci_{side}" for m in CI_METRICS for side in ("low", "high"))
+N_RESAMPLES = 2000
+"""Bootstrap resamples behind every interval (a module constant: not a pipeline param)."""
+CONFIDENCE = 0.95
 
 
 def _batches(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
@@ -128,14 +142,56 @@ def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], p_accep
     return metrics
 
 
+def _accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    return (y_true == y_pred).mean(axis=-1)
+
+
+def _f1(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """F1 of Accept (= 1) per row, 0 when there is no positive at all (sklearn's ``zero_division=0``)."""
+    tp = (y_true * y_pred).sum(axis=-1)
+    errors = (y_true != y_pred).sum(axis=-1)  # FP + FN
+    denom = 2 * tp + errors
+    return np.divide(2 * tp, denom, out=np.zeros(np.shape(denom), dtype=np.float64), where=denom > 0)
+
+
+def _acceptance(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    return y_pred.mean(axis=-1)
+
+
+_STATISTICS = {"accuracy": _accuracy, "f1": _f1, "acceptance_rate": _acceptance}
+
+
+def decision_intervals(y_true: Sequence[int], y_pred: Sequence[int], *, n_resamples: int = N_RESAMPLES,
+                       seed: int = 0) -> dict[str, float]:
+    """``<metric>_ci_low`` / ``<metric>_ci_high`` for every :data:`CI_METRICS` metric.
+
+    95% percentile bootstrap over test items, gold and predicted labels resampled together
+    (paired); F1 is recomputed per resample (vectorised). No items: NaN bounds.
+    """
+    y_true = np.asarray(y_true, dtype=np.float64)
+    y_pred = np.asarray(y_pred, dtype=np.float64)
+    out: dict[str, float] = {}
+    for name in CI_METRICS:
+        if y_true.size == 0:
+            low = high = float("nan")
+        else:
+            ci = bootstrap_ci([y_true, y_pred], _STATISTICS[name], paired=True, n_resamples=n_resamples,
+                              confidence=CONFIDENCE, seed=seed)
+            low, high = ci.low, ci.high
+        out[f"{name}_ci_low"], out[f"{name}_ci_high"] = low, high
+    return out
+
+
 def evaluate_decisions(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, rows: Sequence[EncodedDecision],
                        batch_size: int = 64, max_new_tokens: int = 8) -> dict[str, Any]:
-    """Scoring metrics (primary), generation metrics (``gen_*``), unknowns and agreement."""
+    """Scoring metrics (primary) with their :func:`decision_intervals`, generation metrics (``gen_*``),
+    unknowns and agreement."""
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     y_true = np.asarray([int(r.accept) for r in rows])
     p_accept = score_decisions(model, rows, pad_id, batch_size)
     y_score = (p_accept > 0.5).astype(int)
     metrics: dict[str, Any] = classification_metrics(y_true, y_score, p_accept)
+    metrics.update(decision_intervals(y_true, y_score))
     texts = generate_decisions(model, tokenizer, rows, batch_size, max_new_tokens)
     parsed = [parse_decision(t) for t in texts]
     valid = np.asarray([p is not None for p in parsed])
@@ -195,7 +251,8 @@ def weighted_metrics(configs: Mapping[str, WeightedConfig], fractions: Mapping[s
 
     ``results[name]`` is :func:`evaluate_model_dir`'s output and ``trained[name]`` the model's
     ``train_summary.json``. Metrics: ``gamma`` (the swept top-level value), ``gold_acceptance_rate``
-    and per config the :data:`CONTRACT` and :data:`EXTRAS` metrics, its effective ``gamma``,
+    and per config the :data:`CONTRACT` and :data:`EXTRAS` metrics, the 95% intervals
+    :data:`CI_KEYS` (``<metric>_ci_low``/``_ci_high``), its effective ``gamma``,
     ``accept_fraction`` and ``upweights_accept`` (0/1). Full: ``ids`` of the test rows and per config
     its ``config`` (fraction, variant, training summary), all ``metrics``, ``p_accept`` per row and
     the first 8 ``sample_generations``.
@@ -207,7 +264,7 @@ def weighted_metrics(configs: Mapping[str, WeightedConfig], fractions: Mapping[s
     for name, cfg in configs.items():
         result, summary = results[name], trained[name]
         m = result["metrics"]
-        metrics[name] = {**{k: m[k] for k in CONTRACT + EXTRAS}, "gamma": summary["gamma"],
+        metrics[name] = {**{k: m[k] for k in CONTRACT + EXTRAS + CI_KEYS}, "gamma": summary["gamma"],
                          "accept_fraction": float(fractions[cfg.fraction]),
                          "upweights_accept": int(cfg.variant == "accept")}
         full[name] = {"config": {"fraction": cfg.fraction, "variant": cfg.variant, **summary},
