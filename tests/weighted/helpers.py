@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ from tests.conftest import write_params
 
 TINY = {
     "sample.n_pool": 160, "sample.n_test": 40,
-    "sets.size": 48,
+    "sets.n_rows": 48,
     "model.d_model": 32, "model.d_ff": 64, "model.max_positions": 128,
     "training.max_steps": 4, "training.batch_size": 8, "training.logging_steps": 2, "training.save_steps": 4,
     "tokenizer.vocab_size": 400,
@@ -38,3 +39,37 @@ def row(user: str, answer: str, row_id: str = "r") -> dict:
         {"from": "user", "value": user},
         {"from": "assistant", "value": answer},
     ]}
+
+
+BEGIN, END = "  # ===== Weighted-loss family =====", "  # ===== end Weighted-loss family ====="
+CONFIGS = {"baseline": {"fraction": "frac_1_2", "variant": "accept", "gamma_key": "weighted.baseline_gamma"},
+           "frac_1_2-accept": {"fraction": "frac_1_2", "variant": "accept", "gamma_key": "gamma"}}
+
+
+def run_ok(cmd: list[str], cwd: Path, env: dict) -> str:
+    """Run ``cmd``; fail the test with the tail of its output unless it exits 0."""
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc.stdout + proc.stderr
+
+
+def family_dvc_yaml(repo_root: Path) -> str:
+    """The weighted stages only, with wl_eval's model deps reduced to the test's configs."""
+    text = (repo_root / "dvc.yaml").read_text()
+    block = text[text.index(BEGIN): text.index(END)]
+    lines = [ln for ln in block.splitlines()
+             if not ln.strip().startswith("- models/weighted/") or ln.strip() == "- models/weighted/tokenizer"
+             or ln.strip()[len("- models/weighted/"):] in CONFIGS]
+    return "stages:\n" + "\n".join(lines) + "\n"
+
+
+SMALL = {
+    "gamma": 4.0,
+    "weighted.sample.n_pool": 120, "weighted.sample.n_test": 20,
+    "weighted.sets.n_rows": 24, "weighted.sets.fractions": {"frac_1_2": 0.5},
+    "weighted.model.d_model": 16, "weighted.model.n_head": 2, "weighted.model.d_ff": 32,
+    "weighted.tokenizer.vocab_size": 300,
+    "weighted.training.max_steps": 3, "weighted.training.batch_size": 8,
+    "weighted.training.logging_steps": 1, "weighted.training.save_steps": 3,
+}
+"""The weighted family at a size that runs end to end in seconds (shared with tests/report/test_seeds.py)."""

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
-from lmlab.weighted.report import monotonicity, plot_by_config, plot_sweep, rows_from_exp_show, sweep_frame
+import matplotlib.pyplot as plt
+import pytest
+
+from lmlab.weighted.report import (
+    monotonicity,
+    plot_by_config,
+    plot_sweep,
+    rows_from_exp_show,
+    seed_means,
+    sweep_frame,
+    sweep_report,
+)
 
 
 def _metrics(gamma, shift):
@@ -62,8 +75,6 @@ def test_plots_are_written(tmp_path):
 
 
 def test_sweep_command_from_saved_exp_show(tmp_path):
-    import json
-
     from scripts.wl_sweep_report import main
 
     exp = tmp_path / "exps.json"
@@ -76,3 +87,103 @@ def test_sweep_command_from_saved_exp_show(tmp_path):
     empty = tmp_path / "empty.json"
     empty.write_text("[]")
     assert main(["--exp-json", str(empty), "--out", str(tmp_path / "x.json"), "--plots", str(tmp_path)]) == 2
+
+
+def _with_ci(metrics, half_width=0.05):
+    """weighted.json with the 95% interval keys wl_eval writes (plus an unrelated extra key)."""
+    out = {"gamma": metrics["gamma"]}
+    for name, cfg in metrics.items():
+        if name == "gamma":
+            continue
+        ci = {f"{k}_ci_{side}": cfg[k] + (half_width if side == "high" else -half_width)
+              for k in ("accuracy", "f1", "acceptance_rate") for side in ("low", "high")}
+        out[name] = {**cfg, **ci, "auc": 0.8}
+    return out
+
+
+def test_interval_keys_do_not_confuse_the_sweep_and_are_carried_along(tmp_path):
+    from lmlab.weighted.report import CI_COLUMNS, rows_from_metrics
+
+    with_ci = rows_from_metrics(_with_ci(_metrics(4.0, 0.0)), "new")
+    plain = rows_from_metrics(_metrics(2.0, 0.0), "old")  # an experiment from before the intervals
+    assert len(with_ci) == len(plain) == 5  # still one row per config, `gamma` still skipped
+    assert all(set(CI_COLUMNS) <= set(r) and "auc" not in r for r in with_ci)
+    assert not any(set(CI_COLUMNS) & set(r) for r in plain)
+    frame = sweep_frame(with_ci + plain)
+    assert len(frame) == 1 + 4 * 2
+    new = frame[(frame["config"] == "frac_1_2-accept") & (frame["gamma"] == 4.0)].iloc[0]
+    assert new["accuracy_ci_low"] == pytest.approx(0.65) and new["acceptance_rate_ci_high"] > new["acceptance_rate"]
+    assert frame[frame["gamma"] == 2.0]["accuracy_ci_low"].isna().all()
+    assert monotonicity(frame)["n_groups"] == 4
+    report = sweep_report(with_ci + plain, tmp_path / "sweep.json", tmp_path)  # runs with and without intervals
+    assert all(Path(p).stat().st_size > 1000 for p in report["plots"])
+    runs = json.loads((tmp_path / "sweep.json").read_text())["runs"]
+    assert {r["accuracy_ci_low"] is None for r in runs} == {True, False}  # missing bounds are JSON null
+
+
+def test_error_bars_need_every_bound():
+    from lmlab.weighted.report import _yerr
+
+    assert _yerr([0.5, 0.7], [0.4, 0.6], [0.65, 0.75]) == [pytest.approx([0.1, 0.1]), pytest.approx([0.15, 0.05])]
+    assert _yerr([0.5, 0.7], [0.4, None], [0.65, 0.75]) is None
+    assert _yerr([0.5], [float("nan")], [0.6]) is None
+
+
+def test_plot_by_config_draws_interval_whiskers(tmp_path, monkeypatch):
+    metrics = {k: {**v, "gold_acceptance_rate": 0.5, "gen_acceptance_rate": 0.4}
+               for k, v in _with_ci(_metrics(4.0, 0.0)).items() if k != "gamma"}
+    captured = []
+    original = plt.Axes.bar
+
+    def spy(self, *args, **kwargs):
+        captured.append(kwargs.get("yerr"))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(plt.Axes, "bar", spy)
+    paths = plot_by_config(metrics, tmp_path, 4.0)
+    assert all(p.read_bytes()[:4] == b"\x89PNG" for p in paths)
+    assert len(captured) == 3 and all(err is not None for err in captured)  # acceptance, accuracy, F1
+    below, above = captured[0]
+    assert below == pytest.approx([0.05] * len(metrics)) and above == pytest.approx([0.05] * len(metrics))
+
+
+def _exp_show_seeds(gammas, seeds, shift_of_seed):
+    """Experiments over gamma x seed; the params carry the seed, acceptance is shifted per seed."""
+    exps = [{"revs": [{"rev": f"r{g}-{s}", "name": f"exp-{g}-{s}", "data": {
+        "params": {"params.yaml": {"data": {"seed": s, "gamma": g}}},
+        "metrics": {"reports/metrics/weighted.json": {"data": _metrics(g, shift_of_seed(s))}}}}]}
+        for g in gammas for s in seeds]
+    return [{"rev": "abc", "name": "main", "data": {"metrics": {}}, "experiments": exps}]
+
+
+def test_seed_replicates_are_kept_and_averaged(tmp_path):
+    from scripts.wl_sweep_report import main
+
+    frame = sweep_frame(rows_from_exp_show(_exp_show_seeds([2.0, 4.0], [0, 1, 2], lambda s: 0.01 * s)))
+    # one baseline per seed (identical within a seed), every (config, gamma) once per seed
+    assert sorted(frame[frame["config"] == "baseline"]["seed"]) == [0, 1, 2]
+    assert len(frame) == 3 * (1 + 4 * 2)
+    means = seed_means(frame)
+    row = means[(means["config"] == "frac_1_2-accept") & (means["gamma"] == 4.0)].iloc[0]
+    values = frame[(frame["config"] == "frac_1_2-accept") & (frame["gamma"] == 4.0)]["acceptance_rate"]
+    assert row["n_seeds"] == 3 and row["acceptance_rate"] == pytest.approx(values.mean())
+    assert row["acceptance_rate_seed_std"] == pytest.approx(0.01)
+    report = monotonicity(frame)
+    assert report["seeds"] == [0, 1, 2]
+    assert all(g["consistent_in_every_seed"] for g in report["groups"].values())
+    exp = tmp_path / "exps.json"
+    exp.write_text(json.dumps(_exp_show_seeds([2.0, 4.0], [0, 1], lambda s: 0.0)))
+    assert main(["--exp-json", str(exp), "--out", str(tmp_path / "sweep.json"), "--plots", str(tmp_path / "p")]) == 0
+    saved = json.loads((tmp_path / "sweep.json").read_text())
+    assert len(saved["runs"]) == 2 * 9 and len(saved["means_over_seeds"]) == 9
+
+
+def test_a_seed_that_disagrees_is_not_called_robust():
+    rows = rows_from_exp_show(_exp_show_seeds([2.0, 4.0, 8.0], [0, 1], lambda s: 0.0))
+    for r in rows:  # seed 1: acceptance falls with gamma for the accept variant at 1/4
+        if r["seed"] == 1 and r["config"] == "frac_1_4-accept":
+            r["acceptance_rate"] = 1.0 / r["gamma"]
+    groups = monotonicity(sweep_frame(rows))["groups"]
+    assert groups["1/4/accept"]["consistent_per_seed"] == {0: True, 1: False}
+    assert not groups["1/4/accept"]["consistent_in_every_seed"]
+    assert groups["1/2/accept"]["consistent_in_every_seed"]

@@ -4,7 +4,11 @@ Sweep input is the JSON of ``dvc exp show --json`` (or plain ``weighted.json`` m
 every experiment's ``reports/metrics/weighted.json`` holds, per config, the contract metrics
 plus ``gamma`` (the effective class weight: 1 for the baseline), ``accept_fraction`` (of its
 training set) and ``upweights_accept`` (1 for the ``accept`` variant). Rows are deduplicated
-on (config, gamma), so the baseline - identical in every experiment - appears once.
+on (config, gamma, seed), so the baseline - identical in every experiment of one seed - appears
+once per seed, and seed replicates (``-S seed=0,1,2``) are all kept: plots and the monotonicity
+check use the mean over seeds, and the check also reports whether every seed agrees. The 95%
+bootstrap intervals ``<metric>_ci_low/_ci_high`` (accuracy, F1, acceptance rate) are carried
+along when present (experiments run before they existed have none) and drawn as error bars.
 
 Theory (spec notes B.3): predicted acceptance on the balanced test set rises with
 ``delta = log(q / (1 - q)) + log(gamma)`` for ``accept`` and ``... - log(gamma)`` for ``reject``
@@ -33,17 +37,24 @@ logger = logging.getLogger(__name__)
 
 METRICS_FILE = "reports/metrics/weighted.json"
 COLUMNS = ("accuracy", "precision", "recall", "f1", "acceptance_rate", "gamma", "accept_fraction", "upweights_accept")
+CI_COLUMNS = tuple(f"{m}_ci_{side}" for m in ("accuracy", "f1", "acceptance_rate") for side in ("low", "high"))
+"""Optional interval columns (written by ``wl_eval`` since the metrics carry 95% CIs)."""
 
-__all__ = ["rows_from_metrics", "rows_from_exp_show", "sweep_frame", "monotonicity", "plot_by_config", "sweep_report",
+__all__ = ["rows_from_metrics", "rows_from_exp_show", "sweep_frame", "seed_means", "monotonicity", "plot_by_config", "sweep_report",
            "plot_sweep", "METRICS_FILE"]
 
 
-def rows_from_metrics(metrics: Mapping[str, Any], source: str = "") -> list[dict[str, Any]]:
-    """One row per config of a ``weighted.json`` mapping (non-config keys such as ``gamma`` skipped)."""
+def rows_from_metrics(metrics: Mapping[str, Any], source: str = "", seed: int | None = None) -> list[dict[str, Any]]:
+    """One row per config of a ``weighted.json`` mapping (non-config keys such as ``gamma`` skipped).
+
+    A row holds :data:`COLUMNS` and those of :data:`CI_COLUMNS` the config has (other keys ignored),
+    plus the run's ``seed`` (None when unknown, e.g. a bare metrics file).
+    """
     rows = []
     for config, values in metrics.items():
         if isinstance(values, Mapping) and all(k in values for k in COLUMNS):
-            rows.append({"config": config, "source": source, **{k: values[k] for k in COLUMNS},
+            rows.append({"config": config, "source": source, "seed": seed, **{k: values[k] for k in COLUMNS},
+                         **{k: values[k] for k in CI_COLUMNS if k in values},
                          "variant": "accept" if values["upweights_accept"] else "reject"})
     return rows
 
@@ -60,8 +71,10 @@ def rows_from_exp_show(data: Any, metrics_file: str = METRICS_FILE) -> list[dict
             payload = node.get("data")
             if isinstance(payload, dict) and isinstance(payload.get("metrics"), dict):
                 found = payload["metrics"].get(metrics_file, {}).get("data")
+                seed = (((payload.get("params") or {}).get("params.yaml") or {}).get("data") or {}).get("seed")
                 if isinstance(found, Mapping):
-                    rows.extend(rows_from_metrics(found, str(node.get("name") or node.get("rev") or "")))
+                    rows.extend(rows_from_metrics(found, str(node.get("name") or node.get("rev") or ""),
+                                                  seed if isinstance(seed, int) else None))
             for key in ("experiments", "revs"):
                 if node.get(key):
                     walk(node[key])
@@ -71,17 +84,37 @@ def rows_from_exp_show(data: Any, metrics_file: str = METRICS_FILE) -> list[dict
 
 
 def sweep_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
-    """Rows as a frame, one per (config, gamma), with the theory's ``delta`` per run."""
+    """Rows as a frame, one per (config, gamma, seed), with the theory's ``delta`` per run."""
     frame = pd.DataFrame(list(rows))
     if frame.empty:
         return frame
+    if "seed" not in frame:
+        frame["seed"] = None
     frame["gamma"] = frame["gamma"].astype(float).round(6)
-    frame = frame.drop_duplicates(subset=["config", "gamma"], keep="first").reset_index(drop=True)
+    frame["seed"] = frame["seed"].astype("Int64")
+    frame = frame.drop_duplicates(subset=["config", "gamma", "seed"], keep="first").reset_index(drop=True)
     sign = frame["upweights_accept"].map(lambda u: 1.0 if u else -1.0)
     q = frame["accept_fraction"].astype(float)
     frame["delta"] = (q / (1 - q)).map(math.log) + sign * frame["gamma"].map(math.log)
     frame["fraction_label"] = q.map(_fraction_label)
     return frame.sort_values(["accept_fraction", "variant", "gamma"], ascending=[False, True, True])
+
+
+def seed_means(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per (config, gamma): metrics averaged over seeds, with ``n_seeds`` and ``<metric>_seed_std``.
+
+    Interval columns are averaged too (an indication, not an interval of the mean).
+    """
+    if frame.empty:
+        return frame
+    metrics = [c for c in ("accuracy", "precision", "recall", "f1", "acceptance_rate", *CI_COLUMNS) if c in frame]
+    keys = ["config", "gamma", "accept_fraction", "upweights_accept", "variant", "delta", "fraction_label"]
+    grouped = frame.groupby(keys, sort=False, dropna=False)
+    means = grouped[metrics].mean().reset_index()
+    means["n_seeds"] = grouped.size().to_numpy()
+    for metric in ("accuracy", "f1", "acceptance_rate"):
+        means[f"{metric}_seed_std"] = grouped[metric].std(ddof=1).to_numpy()
+    return means.sort_values(["accept_fraction", "variant", "gamma"], ascending=[False, True, True])
 
 
 def _fraction_label(q: float) -> str:
@@ -103,7 +136,25 @@ def _groups(frame: pd.DataFrame) -> list[tuple[float, str, pd.DataFrame]]:
 
 
 def monotonicity(frame: pd.DataFrame) -> dict[str, Any]:
-    """Spearman rho of acceptance vs gamma per (fraction, variant) group, against the predicted sign."""
+    """Spearman rho of acceptance vs gamma per (fraction, variant) group, against the predicted sign.
+
+    On the mean over seeds; ``consistent_per_seed`` repeats the check within each seed, so a
+    group's direction is called robust only when every seed shows it.
+    """
+    result = _monotonicity(seed_means(frame))
+    seeds = [s for s in frame["seed"].dropna().unique()] if "seed" in frame else []
+    if len(seeds) > 1:
+        per_seed = {int(s): _monotonicity(frame[frame["seed"] == s])["groups"] for s in sorted(seeds)}
+        for name, group in result["groups"].items():
+            group["consistent_per_seed"] = {s: groups[name]["consistent"] for s, groups in per_seed.items()
+                                            if name in groups}
+            group["consistent_in_every_seed"] = bool(group["consistent_per_seed"]) and all(
+                group["consistent_per_seed"].values())
+    result["seeds"] = [int(s) for s in sorted(seeds)]
+    return result
+
+
+def _monotonicity(frame: pd.DataFrame) -> dict[str, Any]:
     groups = {}
     for q, variant, group in _groups(frame):
         if group["gamma"].nunique() < 2:
@@ -133,15 +184,34 @@ def _save(fig: plt.Figure, path: Path) -> None:
     plt.close(fig)
 
 
+def _yerr(values: Sequence[float], lows: Sequence[Any], highs: Sequence[Any]) -> list[list[float]] | None:
+    """Asymmetric error bars ``[[below], [above]]`` from interval bounds; None unless every bound is a number."""
+    bounds = list(lows) + list(highs)
+    if not bounds or any(b is None or not isinstance(b, (int, float)) or not math.isfinite(b) for b in bounds):
+        return None
+    return [[max(0.0, v - lo) for v, lo in zip(values, lows)], [max(0.0, hi - v) for v, hi in zip(values, highs)]]
+
+
+def _config_yerr(metrics: Mapping[str, Mapping[str, Any]], names: Sequence[str], metric: str
+                 ) -> list[list[float]] | None:
+    return _yerr([metrics[n][metric] for n in names], [metrics[n].get(f"{metric}_ci_low") for n in names],
+                 [metrics[n].get(f"{metric}_ci_high") for n in names])
+
+
 def plot_by_config(metrics: Mapping[str, Mapping[str, Any]], out_dir: str | Path, gamma: float,
                    band: tuple[float, float] = (0.3, 0.7)) -> list[Path]:
-    """Single-gamma plots of ``wl_eval``: acceptance rate and accuracy/F1 per config."""
+    """Single-gamma plots of ``wl_eval``: acceptance rate and accuracy/F1 per config.
+
+    Bars carry 95% CI whiskers when the metrics hold ``<metric>_ci_low/_ci_high`` for every config.
+    """
     out_dir = Path(out_dir)
     names = list(metrics)
     x = range(len(names))
     fig, ax = plt.subplots(figsize=(max(6, 0.8 * len(names)), 4))
     ax.axhspan(*band, color="green", alpha=0.08, label=f"{band[0]:.0%}-{band[1]:.0%} band")
-    ax.bar(x, [metrics[n]["acceptance_rate"] for n in names], color="tab:blue", label="predicted (scoring)")
+    acc_err = _config_yerr(metrics, names, "acceptance_rate")
+    ax.bar(x, [metrics[n]["acceptance_rate"] for n in names], yerr=acc_err, capsize=3 if acc_err else 0,
+           color="tab:blue", label="predicted (scoring)" + (", 95% CI" if acc_err else ""))
     ax.plot(x, [metrics[n].get("gen_acceptance_rate", float("nan")) for n in names], "k^", label="predicted (generation)")
     ax.axhline(next(iter(metrics.values()))["gold_acceptance_rate"], color="red", ls="--", label="gold (test set)")
     ax.set_xticks(list(x), names, rotation=35, ha="right")
@@ -153,11 +223,15 @@ def plot_by_config(metrics: Mapping[str, Mapping[str, Any]], out_dir: str | Path
     _save(fig, paths[0])
     fig, ax = plt.subplots(figsize=(max(6, 0.8 * len(names)), 4))
     width = 0.4
-    ax.bar([i - width / 2 for i in x], [metrics[n]["accuracy"] for n in names], width, label="accuracy")
-    ax.bar([i + width / 2 for i in x], [metrics[n]["f1"] for n in names], width, label="F1 (Accept)")
+    errs = {metric: _config_yerr(metrics, names, metric) for metric in ("accuracy", "f1")}
+    ax.bar([i - width / 2 for i in x], [metrics[n]["accuracy"] for n in names], width, yerr=errs["accuracy"],
+           capsize=3 if errs["accuracy"] else 0, label="accuracy")
+    ax.bar([i + width / 2 for i in x], [metrics[n]["f1"] for n in names], width, yerr=errs["f1"],
+           capsize=3 if errs["f1"] else 0, label="F1 (Accept)")
     ax.set_xticks(list(x), names, rotation=35, ha="right")
     ax.set_ylim(0, 1)
-    ax.set_title(f"Weighted loss: accuracy and F1 by config (gamma = {gamma:g})")
+    ci_note = "; whiskers: 95% bootstrap CI" if errs["accuracy"] or errs["f1"] else ""
+    ax.set_title(f"Weighted loss: accuracy and F1 by config (gamma = {gamma:g}{ci_note})")
     ax.legend(fontsize=8)
     paths.append(out_dir / "weighted_accuracy.png")
     _save(fig, paths[1])
@@ -172,8 +246,15 @@ def _lines(frame: pd.DataFrame, metric: str, ylabel: str, band: Sequence[float] 
             ax.axhspan(band[0], band[1], color="green", alpha=0.08)
             ax.axhline(0.5, color="red", ls="--", lw=0.8)
         if not group.empty:
-            ax.plot(group["gamma"], group[metric], "o-", label=variant,
-                    color="tab:blue" if variant == "accept" else "tab:orange")
+            color = "tab:blue" if variant == "accept" else "tab:orange"
+            err = None
+            if f"{metric}_ci_low" in group and f"{metric}_ci_high" in group:
+                err = _yerr(group[metric].tolist(), group[f"{metric}_ci_low"].tolist(),
+                            group[f"{metric}_ci_high"].tolist())
+            if err is None:
+                ax.plot(group["gamma"], group[metric], "o-", label=variant, color=color)
+            else:
+                ax.errorbar(group["gamma"], group[metric], yerr=err, fmt="o-", capsize=3, label=variant, color=color)
         ax.set_xscale("log", base=2)
         ax.set_title(f"accept fraction {_fraction_label(q)}")
         ax.set_xlabel("gamma")
@@ -245,8 +326,10 @@ def sweep_report(rows: Iterable[Mapping[str, Any]], out_json: str | Path, plots_
 
         raise InputError("no weighted-loss metrics found in the experiments.",
                          hint="run the sweep first (docs/weighted.md), or pass --metrics files.")
-    report = {"runs": frame.drop(columns=["source"]).to_dict(orient="records"), "monotonicity": monotonicity(frame),
-              "band": list(band), "plots": [str(p) for p in plot_sweep(frame, plots_dir, band)]}
+    means = seed_means(frame)
+    report = {"runs": frame.drop(columns=["source"]).to_dict(orient="records"),
+              "means_over_seeds": means.to_dict(orient="records"), "monotonicity": monotonicity(frame),
+              "band": list(band), "plots": [str(p) for p in plot_sweep(means, plots_dir, band)]}
     atomic_write_json(out_json, report)
     atomic_write_text(Path(out_json).with_suffix(".csv"), frame.to_csv(index=False))
     mono = report["monotonicity"]
