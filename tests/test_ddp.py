@@ -29,7 +29,7 @@ CONFIG = "baseline"
 TINY = {
     "weighted.sample.n_pool": 240,
     "weighted.sample.n_test": 40,
-    "weighted.sets.size": 96,
+    "weighted.sets.n_rows": 96,
     "weighted.tokenizer.vocab_size": 400,
     "weighted.model.max_positions": 128,
     "weighted.training.max_steps": 12,

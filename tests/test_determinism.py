@@ -41,7 +41,7 @@ SMALL = {
     "ensemble.sample.n_rows": 80,
     "weighted.sample.n_pool": 240,
     "weighted.sample.n_test": 40,
-    "weighted.sets.size": 96,
+    "weighted.sets.n_rows": 96,
     "weighted.tokenizer.vocab_size": 400,
     "weighted.training.max_steps": 16,
     "weighted.training.save_steps": 8,

@@ -34,7 +34,7 @@ MAX_STEPS = 40
 TINY = {
     "weighted.sample.n_pool": 240,
     "weighted.sample.n_test": 40,
-    "weighted.sets.size": 96,
+    "weighted.sets.n_rows": 96,
     "weighted.tokenizer.vocab_size": 400,
     "weighted.training.max_steps": MAX_STEPS,
     "weighted.training.save_steps": 10,

@@ -83,7 +83,7 @@ def test_pool_too_small(pool):
 
 
 def test_write_sets_writes_every_fraction_and_a_summary(pool, tmp_path):
-    params = SetsParams(seed=3, size=48, fractions={"frac_1_2": 0.5, "frac_1_8": 0.125})
+    params = SetsParams(seed=3, n_rows=48, fractions={"frac_1_2": 0.5, "frac_1_8": 0.125})
     out = tmp_path / "sets"
     summary = write_sets(pool, params, out)
     assert sorted(p.name for p in out.iterdir()) == ["frac_1_2.jsonl", "frac_1_8.jsonl", "summary.json"]
@@ -97,10 +97,10 @@ def test_write_sets_writes_every_fraction_and_a_summary(pool, tmp_path):
 
 def test_write_sets_leaves_the_old_dir_when_a_set_cannot_be_drawn(pool, tmp_path):
     out = tmp_path / "sets"
-    write_sets(pool, SetsParams(size=48, fractions={"frac_1_2": 0.5}), out)
+    write_sets(pool, SetsParams(n_rows=48, fractions={"frac_1_2": 0.5}), out)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     with pytest.raises(InputError, match="needs"):
-        write_sets(pool, SetsParams(size=990, fractions={"big": 0.125}), out)
+        write_sets(pool, SetsParams(n_rows=990, fractions={"big": 0.125}), out)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert not list(tmp_path.glob(".sets.tmp-*"))
 

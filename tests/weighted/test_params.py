@@ -20,12 +20,12 @@ from lmlab.weighted.params import (
 @pytest.mark.parametrize("fraction", [0.0, 1.0, 1.5, -0.1])
 def test_fraction_outside_open_unit_interval(fraction):
     with pytest.raises(ValueError, match="fractions"):
-        SetsParams(size=10, fractions={"x": fraction})
+        SetsParams(n_rows=10, fractions={"x": fraction})
 
 
 def test_other_bad_values():
-    with pytest.raises(ValueError, match="size"):
-        SetsParams(size=0, fractions={"x": 0.5})
+    with pytest.raises(ValueError, match="n_rows"):
+        SetsParams(n_rows=0, fractions={"x": 0.5})
     with pytest.raises(ValueError, match="band_low"):
         EvalParams(band_low=0.8, band_high=0.7)
     with pytest.raises(ValueError, match="cpu_threads"):
@@ -35,7 +35,7 @@ def test_other_bad_values():
 def test_repository_defaults_load(repo_root):
     params = repo_root / "params.yaml"
     sets = load_params(SetsParams, params, "weighted.sets", top_level=("seed",))
-    assert sets.fractions["frac_1_3"] == pytest.approx(1 / 3) and sets.size % 24 == 0
+    assert sets.fractions["frac_1_3"] == pytest.approx(1 / 3) and sets.n_rows % 24 == 0
     assert load_params(EvalParams, params, "weighted.eval").batch_size > 0
 
 

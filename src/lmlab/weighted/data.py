@@ -150,7 +150,7 @@ def sample_proportion(
     if n_acc > len(accepts) or n_rej > len(rejects):
         raise InputError(
             f"set '{name}' needs {n_acc} Accept and {n_rej} Reject rows but the pool has {len(accepts)} and "
-            f"{len(rejects)}.", hint="lower weighted.sets.size or use a larger training pool.",
+            f"{len(rejects)}.", hint="lower weighted.sets.n_rows or use a larger training pool.",
         )
     rng = random.Random(f"{name}:{seed}")
     chosen = rng.sample(accepts, n_acc) + rng.sample(rejects, n_rej)
@@ -173,7 +173,7 @@ def write_sets(pool: Sequence[DecisionExample], params: SetsParams, out: str | P
     summary: dict[str, dict[str, Any]] = {}
     with atomic_dir(out) as tmp:
         for name, frac in (params.fractions or {}).items():
-            rows = sample_proportion(pool, frac, params.size, params.seed, name)
+            rows = sample_proportion(pool, frac, params.n_rows, params.seed, name)
             text = "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in examples_to_rows(rows))
             (tmp / f"{name}.jsonl").write_text(text, encoding="utf-8")
             summary[name] = {"fraction": frac, "n": len(rows), "n_accept": sum(r.accept for r in rows)}

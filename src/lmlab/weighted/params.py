@@ -20,18 +20,20 @@ GAMMA_HINT = "e.g. dvc exp run -S gamma=4.0"
 
 @dataclass(frozen=True)
 class SetsParams:
-    """``weighted.sets``: total size of every training set and the accept fraction of each.
+    """``weighted.sets``: rows of every training set (``n_rows``) and the accept fraction of each.
 
-    Names are free; the defaults say the fraction (``frac_1_3`` = one in three accepted).
+    Names are free; the defaults say the fraction (``frac_1_3`` = one in three accepted). The row
+    count is not called ``size``: DVC's run cache ignores params named ``size`` or ``nfiles``
+    (treeverse/dvc#10296), so changing it would restore the old sets from cache.
     """
 
     seed: int = 0
-    size: int = 480
+    n_rows: int = 480
     fractions: dict[str, float] | None = None
 
     def __post_init__(self) -> None:
-        if self.size <= 0:
-            raise ValueError(f"size: must be a positive integer, got {self.size}")
+        if self.n_rows <= 0:
+            raise ValueError(f"n_rows: must be a positive integer, got {self.n_rows}")
         if not self.fractions:
             raise ValueError("fractions: give at least one 'name: accept fraction' entry")
         for name, frac in self.fractions.items():
