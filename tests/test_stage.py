@@ -64,3 +64,39 @@ def test_what_next_matches_the_failure(exc: BaseException, expected: str, monkey
     monkeypatch.setenv("DVC_STAGE", "wl_train@baseline")
     advice = what_next(exc, "wl_train@baseline")
     assert expected in advice and "dvc repro wl_train@baseline" in advice
+
+
+def test_every_stage_process_reports_start_up_and_work(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    import json
+    import time
+
+    times = tmp_path / "profile" / "times.jsonl"
+    monkeypatch.setenv("LMLAB_STAGE_TIMES", str(times))
+    monkeypatch.setenv("DVC_STAGE", "demo@x")
+
+    @stage_main("demo")
+    def works(argv=None):
+        time.sleep(0.2)
+
+    @stage_main("demo")
+    def refuses(argv=None):
+        raise InputError("bad input.")
+
+    assert works([]) == 0 and refuses([]) == EXIT_INPUT_ERROR
+    first, second = (json.loads(line) for line in times.read_text().splitlines())
+    assert first["stage"] == "demo@x" and first["status"] == "ok" and first["work_s"] >= 0.2
+    assert first["startup_s"] > 0  # this test process started (and imported pytest) before the stage body
+    assert first["process_start"] + first["startup_s"] + first["work_s"] == pytest.approx(first["end"], abs=0.01)
+    assert second["status"] == "input error"
+
+
+def test_an_unwritable_times_file_never_fails_the_stage(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setenv("LMLAB_STAGE_TIMES", str(blocker / "times.jsonl"))  # parent is a file
+
+    @stage_main("demo")
+    def works(argv=None):
+        pass
+
+    assert works([]) == 0

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import errno
 import functools
+import json
 import logging
 import os
+import time
 from collections.abc import Callable, Sequence
 
 from lmlab.errors import LmlabError
@@ -36,19 +38,73 @@ def stage_main(name: str) -> Callable[[Callable[[Sequence[str] | None], None]], 
             label = stage_label(name)
             setup_logging(label)
             run_single_process_launch_plainly()
+            started = time.time()
+            status = "crashed"
             try:
                 body(argv)
+                status = "ok"
             except LmlabError as exc:
                 logger.error("%s failed: %s Then %s.", label, exc, rerun_command(label))
+                status = "input error"
                 return EXIT_INPUT_ERROR
             except Exception as exc:
                 logger.error("%s crashed with %s (traceback below). %s", label, type(exc).__name__, what_next(exc, label))
                 raise
+            finally:
+                record_stage_time(label, started, status)
             return 0
 
         return main
 
     return decorate
+
+
+STAGE_TIMES_ENV = "LMLAB_STAGE_TIMES"
+
+
+def process_start_time() -> float:
+    """When this stage's process tree started: the launcher's start under ``torchrun``, else ours.
+
+    ``torchrun``'s parent process spends seconds importing torch before it starts the worker, so
+    start-up is counted from the launcher when our parent is one.
+    """
+    import psutil
+
+    me = psutil.Process()
+    parent = me.parent()
+    try:
+        if parent is not None and any("torchrun" in part or "torch.distributed.run" in part for part in parent.cmdline()):
+            return parent.create_time()
+    except psutil.Error:
+        pass
+    return me.create_time()
+
+
+def record_stage_time(label: str, work_started: float, status: str) -> None:
+    """Log start-up (interpreter + imports + launcher) and work seconds of this stage's process.
+
+    With ``LMLAB_STAGE_TIMES=<file>`` one JSON line per process is appended there too, which
+    ``bench/bench_repro_profile.py`` turns into the per-stage profile of a repro. Rank 0 only.
+    """
+    if not is_main_process():
+        return
+    ended = time.time()
+    try:
+        started = process_start_time()
+    except Exception:  # pragma: no cover - a profile must never fail a stage
+        started = work_started
+    startup, work = max(0.0, work_started - started), ended - work_started
+    logger.info("%s %s: %.1f s start-up (interpreter, imports, launcher) + %.1f s work", label, status, startup, work)
+    target = os.environ.get(STAGE_TIMES_ENV)
+    if target:
+        line = json.dumps({"stage": label, "status": status, "startup_s": round(startup, 3), "work_s": round(work, 3),
+                           "process_start": round(started, 3), "end": round(ended, 3)})
+        try:
+            os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
+            with open(target, "a", encoding="utf-8") as handle:  # one short line: atomic enough for appends
+                handle.write(line + "\n")
+        except OSError as exc:  # a profile must never fail a stage
+            logger.warning("cannot append the stage time to %s: %s", target, exc)
 
 
 def stage_label(name: str) -> str:
