@@ -12,23 +12,20 @@ seeds and, per conclusion of the write-ups, whether every seed agrees on its sig
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
 from lmlab.artifacts import atomic_write_json, atomic_write_text
 from lmlab.errors import InputError
-from lmlab.report.seeds import conclusion_agreement, headline_spread, render_seed_report, runs_from_exp_show
+from lmlab.report.seeds import (
+    conclusion_agreement,
+    exp_show_json,
+    headline_spread,
+    render_seed_report,
+    runs_from_exp_show,
+)
 from lmlab.report.summary import headline_keys
 from lmlab.stage import stage_main, stage_parser
-
-
-def _exp_show() -> object:
-    proc = subprocess.run(["dvc", "exp", "show", "--json"], capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise InputError(f"`dvc exp show --json` failed: {proc.stderr.strip()[:300]}",
-                         hint="run inside the repository with the venv's dvc on PATH, or pass --exp-json.")
-    return json.loads(proc.stdout)
 
 
 @stage_main("seed_table")
@@ -38,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out-md", type=Path, default=Path("reports/seeds.md"))
     parser.add_argument("--out-json", type=Path, default=Path("reports/seeds.json"))
     args = parser.parse_args(argv)
-    found = runs_from_exp_show(json.loads(args.exp_json.read_text()) if args.exp_json else _exp_show())
+    found = runs_from_exp_show(json.loads(args.exp_json.read_text()) if args.exp_json else exp_show_json())
     runs = list({run.seed: run for run in reversed(found) if run.seed is not None}.values())[::-1]
     if len(runs) < 2:
         raise InputError(f"found {len(runs)} run(s) with distinct seeds; seed replicates need at least 2.",

@@ -11,21 +11,12 @@ gamma, precision-recall, heatmaps and the Spearman monotonicity check. See docs/
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from lmlab.errors import InputError
+from lmlab.report.seeds import exp_show_json
 from lmlab.stage import stage_main, stage_parser
 from lmlab.weighted.report import rows_from_exp_show, rows_from_metrics, sweep_report
-
-
-def _exp_show() -> object:
-    proc = subprocess.run(["dvc", "exp", "show", "--json"], capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise InputError(f"`dvc exp show --json` failed: {proc.stderr.strip()[:300]}",
-                         hint="run inside the repository with the venv's dvc on PATH, or pass --exp-json.")
-    return json.loads(proc.stdout)
 
 
 @stage_main("wl_sweep_report")
@@ -39,7 +30,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.metrics:
         rows = [r for p in args.metrics for r in rows_from_metrics(json.loads(p.read_text()), str(p))]
     else:
-        rows = rows_from_exp_show(json.loads(args.exp_json.read_text()) if args.exp_json else _exp_show())
+        rows = rows_from_exp_show(json.loads(args.exp_json.read_text()) if args.exp_json else exp_show_json())
     sweep_report(rows, args.out, args.plots)
 
 

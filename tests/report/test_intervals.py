@@ -26,6 +26,10 @@ def test_no_interval_is_never_invented():
     assert interval_for({"n": 80}, "n") is None
 
 
+def test_metric_leaves_dot_nested_keys():
+    assert metric_leaves({"a": {"b": 1, "c": {"d": 2}}, "e": 3}) == {"a.b": 1, "a.c.d": 2, "e": 3}
+
+
 def test_interval_keys_are_not_metrics():
     leaves = metric_leaves({**MONOTONIC, **ILM})
     assert set(leaves) == {"ppl_gap_pct", "hotflip.baseline.success_rate", "specialization_gain.A1", "ppl.A1.B2"}

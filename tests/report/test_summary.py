@@ -11,7 +11,6 @@ from lmlab.report.intervals import is_interval_key
 from lmlab.report.summary import (
     FamilyMetrics,
     build_summary,
-    flatten,
     headline_keys,
     render_markdown,
 )
@@ -39,10 +38,6 @@ def _metrics(tmp_path: Path) -> dict[str, Path]:
         paths[name] = tmp_path / f"{name}.json"
         paths[name].write_text(json.dumps(data))
     return paths
-
-
-def test_flatten_dots_nested_keys() -> None:
-    assert flatten({"a": {"b": 1, "c": {"d": 2}}, "e": 3}) == {"a.b": 1, "a.c.d": 2, "e": 3}
 
 
 def test_summary_numbers_and_verdicts(tmp_path: Path) -> None:

@@ -12,18 +12,23 @@ read from ``dvc exp show --json`` by :func:`runs_from_exp_show` or from files by
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
+import subprocess
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from scipy import stats
 
+from lmlab.errors import InputError
+
 __all__ = [
     "SeedRun",
     "Conclusion",
     "CONCLUSIONS",
+    "exp_show_json",
     "runs_from_exp_show",
     "headline_spread",
     "conclusion_agreement",
@@ -96,6 +101,15 @@ CONCLUSIONS: tuple[Conclusion, ...] = (
 )
 
 
+def exp_show_json() -> Any:
+    """``dvc exp show --json`` of the repository in the working directory (workspace, commits, experiments)."""
+    proc = subprocess.run(["dvc", "exp", "show", "--json"], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise InputError(f"`dvc exp show --json` failed: {proc.stderr.strip()[:300]}",
+                         hint="run inside the repository with the venv's dvc on PATH, or pass --exp-json.")
+    return json.loads(proc.stdout)
+
+
 def runs_from_exp_show(data: Any, metrics_files: Mapping[str, str] = METRICS_FILES) -> list[SeedRun]:
     """Every workspace, commit and experiment of ``dvc exp show --json`` that has metrics.
 
@@ -126,17 +140,6 @@ def runs_from_exp_show(data: Any, metrics_files: Mapping[str, str] = METRICS_FIL
 
     walk(data)
     return runs
-
-
-def _numeric_leaves(data: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
-    out: dict[str, float] = {}
-    for key, value in data.items():
-        dotted = f"{prefix}.{key}" if prefix else str(key)
-        if isinstance(value, Mapping):
-            out.update(_numeric_leaves(value, dotted))
-        elif isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-            out[dotted] = float(value)
-    return out
 
 
 def headline_spread(runs: Sequence[SeedRun], keys: Mapping[str, Sequence[str]]) -> list[dict[str, Any]]:

@@ -20,7 +20,7 @@ from lmlab.report.intervals import interval_for, is_interval_key, lookup
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["FamilyMetrics", "Headline", "flatten", "build_summary",
+__all__ = ["FamilyMetrics", "Headline", "build_summary",
            "headline_keys", "render_markdown"]
 
 LEVELS = ("A1", "A2", "B1", "B2", "C1", "all")
@@ -35,18 +35,6 @@ class FamilyMetrics:
     family: str
     path: str
     data: Mapping[str, Any]
-
-
-def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Dotted keys, as ``dvc metrics show`` prints them."""
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        dotted = f"{prefix}.{key}" if prefix else str(key)
-        if isinstance(value, Mapping):
-            out.update(flatten(value, dotted))
-        else:
-            out[dotted] = value
-    return out
 
 
 def _num(value: Any, digits: int = 3) -> str:
@@ -157,16 +145,16 @@ def _ilm(m: FamilyMetrics, headline: Headline) -> list[str]:
 
 def _ensemble(m: FamilyMetrics, headline: Headline) -> list[str]:
     data = m.data
-    flat = flatten(data)
     models = sorted({*_metric_keys(data.get("format_accuracy")), *_metric_keys(data.get("accuracy"))})
     metric_names = ["accuracy", "format_accuracy", "rouge1", "rougeL"]
     rows = [[f"**{model}**"] + [_with_ci(data, [name, model]) for name in metric_names] for model in models]
     lines = [f"Source `{m.path}`: agreement rate **{_with_ci(data, 'agreement_rate')}** over n = "
-             f"{_num(flat.get('n'))} held-out examples (keys `agreement_rate`, `n`); per model (keys "
+             f"{_num(data.get('n'))} held-out examples (keys `agreement_rate`, `n`); per model (keys "
              "`<metric>.<model>`; in brackets the 95% CI over test items where the file has one, "
              "`accuracy_ci.<model>.{low,high}`):", ""]
     lines += _table(["model", *metric_names], rows)
-    extras = [k for k in ("majority_accuracy", "cohen_kappa", "fleiss_kappa", "copy_baseline_accuracy") if k in flat]
+    extras = [k for k in ("majority_accuracy", "fleiss_kappa", "copy_baseline_accuracy")
+              if isinstance(data.get(k), (int, float))]
     if extras:
         lines += ["", "; ".join(f"`{k}` = {_with_ci(data, k)}" for k in extras)]
     pairs = _metric_keys(data.get("accuracy_difference"))
