@@ -290,9 +290,14 @@ class MaskStats:
 # -- one document ----------------------------------------------------------------
 
 
+_RNG_LABEL = "lmlab.masking"
+"""Part of every document's RNG seed: a frozen constant, not the module's path. It was the module
+path before the family layout moved the module; renaming it would change every committed mask."""
+
+
 def document_rng(seed: int, stream: str, index: int) -> random.Random:
     """The RNG of document ``index`` of ``stream`` (e.g. the split name); stable across processes."""
-    return random.Random(f"lmlab.ilm.masking:{seed}:{stream}:{index}")
+    return random.Random(f"{_RNG_LABEL}:{seed}:{stream}:{index}")
 
 
 def mask_document_examples(
