@@ -5,7 +5,7 @@
     python scripts/seed_table.py                # -> reports/seeds.md, reports/seeds.json
 
 Reads `dvc exp show --json` (or `--exp-json FILE`), keeps one run per seed (experiments first,
-then the workspace), and writes the mean, std, range and t-interval of every headline across
+then the workspace; `--rev` names the commit they were run from if HEAD has moved since), and writes the mean, std, range and t-interval of every headline across
 seeds and, per conclusion of the write-ups, whether every seed agrees on its sign.
 """
 
@@ -32,10 +32,11 @@ from lmlab.stage import stage_main, stage_parser
 def main(argv: Sequence[str] | None = None) -> None:
     parser = stage_parser(__doc__)
     parser.add_argument("--exp-json", type=Path, help="saved `dvc exp show --json` output (default: run it)")
+    parser.add_argument("--rev", help="the commit the seed experiments were run from (default: HEAD)")
     parser.add_argument("--out-md", type=Path, default=Path("reports/seeds.md"))
     parser.add_argument("--out-json", type=Path, default=Path("reports/seeds.json"))
     args = parser.parse_args(argv)
-    found = runs_from_exp_show(json.loads(args.exp_json.read_text()) if args.exp_json else exp_show_json())
+    found = runs_from_exp_show(json.loads(args.exp_json.read_text()) if args.exp_json else exp_show_json(args.rev))
     runs = list({run.seed: run for run in reversed(found) if run.seed is not None}.values())[::-1]
     if len(runs) < 2:
         raise InputError(f"found {len(runs)} run(s) with distinct seeds; seed replicates need at least 2.",

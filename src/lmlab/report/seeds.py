@@ -101,9 +101,14 @@ CONCLUSIONS: tuple[Conclusion, ...] = (
 )
 
 
-def exp_show_json() -> Any:
-    """``dvc exp show --json`` of the repository in the working directory (workspace, commits, experiments)."""
-    proc = subprocess.run(["dvc", "exp", "show", "--json"], capture_output=True, text=True, check=False)
+def exp_show_json(rev: str | None = None) -> Any:
+    """``dvc exp show --json`` of the repository in the working directory (workspace, commits, experiments).
+
+    ``rev``: the commit the experiments were run from (DVC shows HEAD's experiments by default, so
+    experiments queued before a later commit need their base commit named).
+    """
+    command = ["dvc", "exp", "show", "--json", *(["--rev", rev] if rev else [])]
+    proc = subprocess.run(command, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise InputError(f"`dvc exp show --json` failed: {proc.stderr.strip()[:300]}",
                          hint="run inside the repository with the venv's dvc on PATH, or pass --exp-json.")
@@ -187,7 +192,7 @@ def conclusion_agreement(runs: Sequence[SeedRun],
 def _fmt(value: float | None) -> str:
     if value is None or not math.isfinite(value):
         return "n/a"
-    return f"{value:.3g}" if abs(value) >= 1000 else f"{value:.3f}"
+    return f"{value:.0f}" if abs(value) >= 1000 else f"{value:.3f}"
 
 
 def render_seed_report(runs: Sequence[SeedRun], spread: Sequence[Mapping[str, Any]],
