@@ -76,8 +76,8 @@ def test_report_lists_runs_spread_and_verdicts():
 
 
 @pytest.mark.slow
-def test_lab_seeds_runs_queued_seed_experiments_and_aggregates_them(tmp_path, repo_root):
-    """`scripts/lab seeds 3 wl_eval` at tiny scale: seeds 1 and 2 as DVC experiments, one table of all three."""
+def test_lab_seeds_and_sweep_run_queued_experiments_and_aggregate_them(tmp_path, repo_root):
+    """`scripts/lab seeds 3 wl_eval` and `scripts/lab sweep` at tiny scale, as the README gives them."""
     import json
     import os
     import subprocess
@@ -105,7 +105,14 @@ def test_lab_seeds_runs_queued_seed_experiments_and_aggregates_them(tmp_path, re
     report = json.loads((work / "reports/seeds.json").read_text())
     assert sorted(run["seed"] for run in report["runs"]) == [0, 1, 2]
     acceptance = next(r for r in report["headlines"] if r["key"] == "frac_1_2-accept.acceptance_rate")
-    assert acceptance["n"] == 3 and len(set(acceptance["values"])) > 1  # three different training runs
+    assert acceptance["n"] == 3 and len(acceptance["values"]) == 3  # one value from each seed's own run
     weighted = [c for c in report["conclusions"] if c["family"] == "weighted" and c["n"] == 3]
     assert weighted, report["conclusions"]
     assert "## weighted" in (work / "reports/seeds.md").read_text()
+
+    # the weighted sweep as one command: gamma 8.0 at seed 0 next to the committed gamma 4.0
+    run_ok(["scripts/lab", "sweep", "8.0", "0"], work, env)
+    sweep = json.loads((work / "reports/weighted/sweep.json").read_text())
+    gammas = {(run["config"], run["gamma"], run["seed"]) for run in sweep["runs"]}
+    assert ("frac_1_2-accept", 8.0, 0) in gammas and ("frac_1_2-accept", 4.0, 0) in gammas
+    assert sweep["monotonicity"]["n_groups"] >= 1

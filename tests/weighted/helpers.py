@@ -54,12 +54,15 @@ def run_ok(cmd: list[str], cwd: Path, env: dict) -> str:
 
 
 def family_dvc_yaml(repo_root: Path) -> str:
-    """The weighted stages only, with wl_eval's model deps reduced to the test's configs."""
+    """The weighted stages only, with wl_eval's model deps reduced to the test's configs.
+
+    wl_train's templated out (``models/weighted/${key}``) is kept, so wl_eval depends on the models.
+    """
     text = (repo_root / "dvc.yaml").read_text()
     block = text[text.index(BEGIN): text.index(END)]
     lines = [ln for ln in block.splitlines()
              if not ln.strip().startswith("- models/weighted/") or ln.strip() == "- models/weighted/tokenizer"
-             or ln.strip()[len("- models/weighted/"):] in CONFIGS]
+             or "${" in ln or ln.strip()[len("- models/weighted/"):] in CONFIGS]  # wl_train's own out stays
     return "stages:\n" + "\n".join(lines) + "\n"
 
 
