@@ -1,9 +1,9 @@
-"""DVC stage `wl_data`: training sets at each accept fraction, same total size, exact proportions.
+"""DVC stage `wl_data`: training sets at each accept:reject odds, same total size, exact proportions.
 
 Reads the decision pool and the test set (`weighted.data.*`), validates every row (a row whose
 assistant turn has no parseable decision fails here, before any training) and every
-`weighted.configs` entry, then writes `<out>/<fraction name>.jsonl` (e.g. `frac_1_3.jsonl` =
-one in three accepted) and `<out>/summary.json`.
+`weighted.configs` entry, then writes `<out>/<set name>.jsonl` (e.g. `odds_1_2.jsonl` = one
+Accept for every two Rejects, 1/3 accepted) and `<out>/summary.json`.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """DVC stage `wl_train@<config>`: fine-tune one model with the gamma-weighted decision loss.
 
-`weighted.configs.<config>` names the training set (`fraction`), the up-weighted class
+`weighted.configs.<config>` names the training set (`set`, a key of `weighted.sets.odds`), the up-weighted class
 (`variant`) and the params key the class weight comes from (`gamma_key`: the top-level `gamma`,
 or `weighted.baseline_gamma` for the baseline, which therefore ignores `-S gamma=...`).
 """

@@ -42,8 +42,8 @@ def row(user: str, answer: str, row_id: str = "r") -> dict:
 
 
 BEGIN, END = "  # ===== Weighted-loss family =====", "  # ===== end Weighted-loss family ====="
-CONFIGS = {"baseline": {"fraction": "frac_1_2", "variant": "accept", "gamma_key": "weighted.baseline_gamma"},
-           "frac_1_2-accept": {"fraction": "frac_1_2", "variant": "accept", "gamma_key": "gamma"}}
+CONFIGS = {"odds_1_2-baseline": {"set": "odds_1_2", "variant": "accept", "gamma_key": "weighted.baseline_gamma"},
+           "odds_1_2-accept": {"set": "odds_1_2", "variant": "accept", "gamma_key": "gamma"}}
 
 
 def run_ok(cmd: list[str], cwd: Path, env: dict) -> str:
@@ -69,7 +69,8 @@ def family_dvc_yaml(repo_root: Path) -> str:
 SMALL = {
     "gamma": 4.0,
     "weighted.sample.n_pool": 120, "weighted.sample.n_test": 20,
-    "weighted.sets.n_rows": 24, "weighted.sets.fractions": {"frac_1_2": 0.5},
+    "weighted.sets.n_rows": 24, "weighted.sets.odds": {"odds_1_2": [1, 2]},
+    "weighted.grid.gammas": {"odds_1_2": [4.0, 8.0]},
     "weighted.model.d_model": 16, "weighted.model.n_head": 2, "weighted.model.d_ff": 32,
     "weighted.tokenizer.vocab_size": 300,
     "weighted.training.max_steps": 3, "weighted.training.batch_size": 8,

@@ -82,25 +82,26 @@ def test_pool_too_small(pool):
         sample_proportion(pool, 0.125, 990, seed=0, name="big")
 
 
-def test_write_sets_writes_every_fraction_and_a_summary(pool, tmp_path):
-    params = SetsParams(seed=3, n_rows=48, fractions={"frac_1_2": 0.5, "frac_1_8": 0.125})
+def test_write_sets_writes_every_set_at_its_odds_and_a_summary(pool, tmp_path):
+    params = SetsParams(seed=3, n_rows=48, odds={"odds_1_1": (1, 1), "odds_1_7": (1, 7)})
     out = tmp_path / "sets"
     summary = write_sets(pool, params, out)
-    assert sorted(p.name for p in out.iterdir()) == ["frac_1_2.jsonl", "frac_1_8.jsonl", "summary.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["odds_1_1.jsonl", "odds_1_7.jsonl", "summary.json"]
     assert json.loads((out / "summary.json").read_text()) == summary
-    assert summary["frac_1_8"] == {"fraction": 0.125, "n": 48, "n_accept": 6}
-    expected = sample_proportion(pool, 0.125, 48, 3, "frac_1_8")
-    lines = (out / "frac_1_8.jsonl").read_text(encoding="utf-8").splitlines()
+    assert summary["odds_1_7"] == {"odds": [1, 7], "fraction": 0.125, "n": 48, "n_accept": 6}
+    assert summary["odds_1_1"]["n_accept"] == 24
+    expected = sample_proportion(pool, 0.125, 48, 3, "odds_1_7")
+    lines = (out / "odds_1_7.jsonl").read_text(encoding="utf-8").splitlines()
     assert [json.loads(line) for line in lines] == [e.raw for e in expected]
     assert lines[0] == json.dumps(expected[0].raw, ensure_ascii=False, sort_keys=True)
 
 
 def test_write_sets_leaves_the_old_dir_when_a_set_cannot_be_drawn(pool, tmp_path):
     out = tmp_path / "sets"
-    write_sets(pool, SetsParams(n_rows=48, fractions={"frac_1_2": 0.5}), out)
+    write_sets(pool, SetsParams(n_rows=48, odds={"odds_1_1": (1, 1)}), out)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     with pytest.raises(InputError, match="needs"):
-        write_sets(pool, SetsParams(n_rows=990, fractions={"big": 0.125}), out)
+        write_sets(pool, SetsParams(n_rows=990, odds={"big": (1, 7)}), out)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert not list(tmp_path.glob(".sets.tmp-*"))
 
@@ -116,22 +117,27 @@ def _run_data(tmp_path, params):
     return main(["--params", str(params), "--pool", str(pool), "--test", str(test), "--out", str(out)]), out
 
 
-def test_wl_data_stage_writes_named_sets(tmp_path):
-    code, out = _run_data(tmp_path, tiny_params(tmp_path))
+def test_wl_data_stage_writes_the_write_ups_odds_by_default(tmp_path):
+    """Write-up 003 verified its sets as "1:2 -> 33%, 1:3 -> 25%, 1:4 -> 20%, 1:8 -> 11%" (accept:reject odds)."""
+    params = tiny_params(tmp_path, sample__n_pool=400, sets__n_rows=180)  # 180: every share exact to the percent
+    code, out = _run_data(tmp_path, params)
     assert code == 0
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["frac_1_3"] == {"fraction": pytest.approx(1 / 3), "n": 48, "n_accept": 16}
-    assert summary["frac_1_8"]["n_accept"] == 6
-    first = (out / "frac_1_8.jsonl").read_bytes()
-    assert _run_data(tmp_path, tiny_params(tmp_path))[0] == 0
-    assert (out / "frac_1_8.jsonl").read_bytes() == first  # byte-identical rerun
+    shares = {name: round(100 * s["n_accept"] / s["n"]) for name, s in summary.items()}
+    assert shares == {"odds_1_1": 50, "odds_1_2": 33, "odds_1_3": 25, "odds_1_4": 20, "odds_1_8": 11}
+    assert summary["odds_1_2"] == {"odds": [1, 2], "fraction": pytest.approx(1 / 3), "n": 180, "n_accept": 60}
+    first = (out / "odds_1_8.jsonl").read_bytes()
+    assert _run_data(tmp_path, params)[0] == 0
+    assert (out / "odds_1_8.jsonl").read_bytes() == first  # byte-identical rerun
 
 
 @pytest.mark.parametrize("override,message", [
-    ({"sets__fractions": {"frac_1_2": 0.5, "bad": 1.0}}, "fractions"),
-    ({"configs__baseline__fraction": "frac_9_9"}, "unknown fraction"),
+    ({"sets__odds": {"odds_1_2": [1, 2], "bad": [1, 0]}}, "odds"),
+    ({"sets__odds": {"odds_1_2": [1, 2, 3]}}, "key 'weighted.sets.odds': expected dict[str, tuple[int, int]]"),
+    ({"configs__odds_1_2-baseline__set": "odds_9_9"}, "unknown set"),
+    ({"configs__odds_1_3-accept__set": "odds_1_4"}, "named after set 'odds_1_3' but trains on 'odds_1_4'"),
     ({"configs": {}}, "expected a mapping of names"),
-    ({"configs__baseline__variant": "both"}, "variant"),
+    ({"configs__odds_1_2-baseline__variant": "both"}, "variant"),
 ])
 def test_wl_data_bad_params_fail_before_training(tmp_path, override, message, caplog):
     code, out = _run_data(tmp_path, tiny_params(tmp_path, **override))

@@ -84,33 +84,33 @@ def _result(accuracy: float, ids: list[str]) -> dict:
 
 
 def test_weighted_metrics_layout():
-    configs = {"baseline": WeightedConfig("frac_1_2", "accept", "weighted.baseline_gamma"),
-               "frac_1_8-reject": WeightedConfig("frac_1_8", "reject")}
+    configs = {"odds_1_2-baseline": WeightedConfig("odds_1_2", "accept", "weighted.baseline_gamma"),
+               "odds_1_8-reject": WeightedConfig("odds_1_8", "reject")}
     ids = ["r0", "r1"]
-    results = {"baseline": _result(0.75, ids), "frac_1_8-reject": _result(0.5, ids)}
-    trained = {"baseline": {"gamma": 1.0, "variant": "accept", "steps": 4},
-               "frac_1_8-reject": {"gamma": 4.0, "variant": "reject", "steps": 4}}
-    metrics, full = weighted_metrics(configs, {"frac_1_2": 0.5, "frac_1_8": 0.125}, 4, results, trained)
-    assert set(metrics) == {"gamma", "gold_acceptance_rate", "baseline", "frac_1_8-reject"}
+    results = {"odds_1_2-baseline": _result(0.75, ids), "odds_1_8-reject": _result(0.5, ids)}
+    trained = {"odds_1_2-baseline": {"gamma": 1.0, "variant": "accept", "steps": 4},
+               "odds_1_8-reject": {"gamma": 4.0, "variant": "reject", "steps": 4}}
+    metrics, full = weighted_metrics(configs, {"odds_1_2": 1 / 3, "odds_1_8": 1 / 9}, 4, results, trained)
+    assert set(metrics) == {"gamma", "gold_acceptance_rate", "odds_1_2-baseline", "odds_1_8-reject"}
     assert metrics["gamma"] == 4.0 and isinstance(metrics["gamma"], float) and metrics["gold_acceptance_rate"] == 0.5
-    reject = metrics["frac_1_8-reject"]
+    reject = metrics["odds_1_8-reject"]
     assert set(reject) == set(CONTRACT + EXTRAS + CI_KEYS) | {"gamma", "accept_fraction", "upweights_accept"}
     assert (reject["accuracy_ci_low"], reject["f1_ci_high"]) == pytest.approx((0.4, 0.6))
-    assert (reject["gamma"], reject["accept_fraction"], reject["upweights_accept"]) == (4.0, 0.125, 0)
-    assert metrics["baseline"]["upweights_accept"] == 1 and metrics["baseline"]["accuracy"] == 0.75
-    assert full["ids"] == ids and list(full["configs"]) == ["baseline", "frac_1_8-reject"]
-    entry = full["configs"]["baseline"]
-    assert entry["config"] == {"fraction": "frac_1_2", "variant": "accept", "gamma": 1.0, "steps": 4}
+    assert (reject["gamma"], reject["accept_fraction"], reject["upweights_accept"]) == (4.0, 1 / 9, 0)
+    assert metrics["odds_1_2-baseline"]["upweights_accept"] == 1 and metrics["odds_1_2-baseline"]["accuracy"] == 0.75
+    assert full["ids"] == ids and list(full["configs"]) == ["odds_1_2-baseline", "odds_1_8-reject"]
+    entry = full["configs"]["odds_1_2-baseline"]
+    assert entry["config"] == {"set": "odds_1_2", "variant": "accept", "gamma": 1.0, "steps": 4}
     assert entry["metrics"]["mean_p_accept"] == 0.4 and entry["p_accept"] == [0.25, 0.25]
     assert entry["sample_generations"] == [f"g{i}" for i in range(8)]
 
 
 def test_evaluate_configs_needs_trained_model_dirs(tmp_path):
-    configs = {"baseline": WeightedConfig("frac_1_2")}
+    configs = {"odds_1_2-baseline": WeightedConfig("odds_1_2")}
     with pytest.raises(InputError, match="no config.json"):
-        evaluate_configs(tmp_path, configs, {"frac_1_2": 0.5}, 4.0, [])
+        evaluate_configs(tmp_path, configs, {"odds_1_2": 1 / 3}, 4.0, [])
     with pytest.raises(InputError, match="weighted.configs is empty"):
-        evaluate_configs(tmp_path, {}, {"frac_1_2": 0.5}, 4.0, [])
+        evaluate_configs(tmp_path, {}, {"odds_1_2": 1 / 3}, 4.0, [])
 
 
 # ---- 95% bootstrap intervals over test items ------------------------------------------------------

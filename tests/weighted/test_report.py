@@ -22,8 +22,8 @@ from lmlab.weighted.report import (
 
 def _metrics(gamma, shift):
     """weighted.json of one experiment: acceptance follows the theory's delta (plus ``shift``)."""
-    out = {"gamma": gamma, "baseline": _cfg(1.0, 0.5, 1, 0.5)}
-    for q, name in ((0.5, "frac_1_2"), (0.25, "frac_1_4")):
+    out = {"gamma": gamma, "odds_1_2-baseline": _cfg(1.0, 1 / 3, 1, 1 / 3)}  # delta = log(1/2) at gamma 1
+    for q, name in ((1 / 3, "odds_1_2"), (0.2, "odds_1_4")):
         for variant, up in (("accept", 1), ("reject", 0)):
             delta = math.log(q / (1 - q)) + (1 if up else -1) * math.log(gamma)
             out[f"{name}-{variant}"] = _cfg(gamma, q, up, 1 / (1 + math.exp(-delta)) + shift)
@@ -45,17 +45,17 @@ def _exp_show(gammas):
 
 def test_rows_from_exp_show_dedupes_baseline_and_workspace():
     frame = sweep_frame(rows_from_exp_show(_exp_show([2.0, 4.0, 8.0])))
-    assert len(frame[frame["config"] == "baseline"]) == 1
-    assert sorted(frame[frame["config"] == "frac_1_2-accept"]["gamma"]) == [2.0, 4.0, 8.0]
+    assert len(frame[frame["config"] == "odds_1_2-baseline"]) == 1
+    assert sorted(frame[frame["config"] == "odds_1_2-accept"]["gamma"]) == [2.0, 4.0, 8.0]
     assert len(frame) == 1 + 4 * 3
 
 
 def test_monotonicity_signs_follow_theory():
     frame = sweep_frame(rows_from_exp_show(_exp_show([2.0, 4.0, 8.0])))
     report = monotonicity(frame)
-    assert report["groups"]["1/2/accept"]["spearman_rho"] == 1.0  # baseline (gamma 1) joins the 1/2 groups
-    assert report["groups"]["1/2/reject"]["spearman_rho"] == -1.0
-    assert report["groups"]["1/2/accept"]["gammas"] == [1.0, 2.0, 4.0, 8.0]
+    assert report["groups"]["1/3/accept"]["spearman_rho"] == 1.0  # baseline (gamma 1) joins the odds 1:2 (1/3) groups
+    assert report["groups"]["1/3/reject"]["spearman_rho"] == -1.0
+    assert report["groups"]["1/3/accept"]["gammas"] == [1.0, 2.0, 4.0, 8.0]
     assert report["n_consistent"] == report["n_groups"] == 4
     assert report["spearman_delta_vs_acceptance"] > 0.99
     flipped = frame.copy()
@@ -84,6 +84,19 @@ def test_sweep_command_from_saved_exp_show(tmp_path):
     report = json.loads(out.read_text())
     assert report["monotonicity"]["n_consistent"] == 4 and len(report["runs"]) == 13
     assert (tmp_path / "sweep.csv").exists()
+    # the criteria see the repository's grid: odds 1:4 runs at gamma 8 are outside it, odds 1:3 and 1:8 missing
+    assert len(report["grid"]) == 19
+    assert sorted(report["runs_outside_grid"]) == ["odds_1_4-accept@gamma=8", "odds_1_4-reject@gamma=8"]
+    criteria = {c["name"]: c for c in report["criteria"]}
+    assert criteria["grid_complete"]["passed"] is False and criteria["grid_complete"]["value"] == 11.0
+    assert "odds_1_8-reject@gamma=4" in criteria["grid_complete"]["evidence"]["missing"]
+    assert criteria["monotone_gamma_effect"]["passed"] is True and criteria["monotone_gamma_effect"]["value"] == 1.0
+    assert criteria["acceptance_span_low"]["value"] == pytest.approx(1 / 17)  # odds 1:2, reject, gamma 8
+    assert criteria["acceptance_span_high"]["value"] == pytest.approx(0.8) and criteria["acceptance_span_high"]["passed"]
+    assert criteria["accuracy_for_most"]["passed"] and criteria["valid_predictions"]["passed"] is None
+    table = (tmp_path / "sweep_criteria.md").read_text()
+    assert "| All 19 training jobs complete without errors | FAIL | 11 of 19 grid runs have metrics" in table
+    assert "| 1/3/accept | 1, 2, 4, 8 | 0.333, 0.500, 0.667, 0.800 | up | yes |" in table
     empty = tmp_path / "empty.json"
     empty.write_text("[]")
     assert main(["--exp-json", str(empty), "--out", str(tmp_path / "x.json"), "--plots", str(tmp_path)]) == 2
@@ -111,7 +124,7 @@ def test_interval_keys_do_not_confuse_the_sweep_and_are_carried_along(tmp_path):
     assert not any(set(CI_COLUMNS) & set(r) for r in plain)
     frame = sweep_frame(with_ci + plain)
     assert len(frame) == 1 + 4 * 2
-    new = frame[(frame["config"] == "frac_1_2-accept") & (frame["gamma"] == 4.0)].iloc[0]
+    new = frame[(frame["config"] == "odds_1_2-accept") & (frame["gamma"] == 4.0)].iloc[0]
     assert new["accuracy_ci_low"] == pytest.approx(0.65) and new["acceptance_rate_ci_high"] > new["acceptance_rate"]
     assert frame[frame["gamma"] == 2.0]["accuracy_ci_low"].isna().all()
     assert monotonicity(frame)["n_groups"] == 4
@@ -161,11 +174,11 @@ def test_seed_replicates_are_kept_and_averaged(tmp_path):
 
     frame = sweep_frame(rows_from_exp_show(_exp_show_seeds([2.0, 4.0], [0, 1, 2], lambda s: 0.01 * s)))
     # one baseline per seed (identical within a seed), every (config, gamma) once per seed
-    assert sorted(frame[frame["config"] == "baseline"]["seed"]) == [0, 1, 2]
+    assert sorted(frame[frame["config"] == "odds_1_2-baseline"]["seed"]) == [0, 1, 2]
     assert len(frame) == 3 * (1 + 4 * 2)
     means = seed_means(frame)
-    row = means[(means["config"] == "frac_1_2-accept") & (means["gamma"] == 4.0)].iloc[0]
-    values = frame[(frame["config"] == "frac_1_2-accept") & (frame["gamma"] == 4.0)]["acceptance_rate"]
+    row = means[(means["config"] == "odds_1_2-accept") & (means["gamma"] == 4.0)].iloc[0]
+    values = frame[(frame["config"] == "odds_1_2-accept") & (frame["gamma"] == 4.0)]["acceptance_rate"]
     assert row["n_seeds"] == 3 and row["acceptance_rate"] == pytest.approx(values.mean())
     assert row["acceptance_rate_seed_std"] == pytest.approx(0.01)
     report = monotonicity(frame)
@@ -180,10 +193,10 @@ def test_seed_replicates_are_kept_and_averaged(tmp_path):
 
 def test_a_seed_that_disagrees_is_not_called_robust():
     rows = rows_from_exp_show(_exp_show_seeds([2.0, 4.0, 8.0], [0, 1], lambda s: 0.0))
-    for r in rows:  # seed 1: acceptance falls with gamma for the accept variant at 1/4
-        if r["seed"] == 1 and r["config"] == "frac_1_4-accept":
+    for r in rows:  # seed 1: acceptance falls with gamma for the accept variant at odds 1:4 (1/5)
+        if r["seed"] == 1 and r["config"] == "odds_1_4-accept":
             r["acceptance_rate"] = 1.0 / r["gamma"]
     groups = monotonicity(sweep_frame(rows))["groups"]
-    assert groups["1/4/accept"]["consistent_per_seed"] == {0: True, 1: False}
-    assert not groups["1/4/accept"]["consistent_in_every_seed"]
-    assert groups["1/2/accept"]["consistent_in_every_seed"]
+    assert groups["1/5/accept"]["consistent_per_seed"] == {0: True, 1: False}
+    assert not groups["1/5/accept"]["consistent_in_every_seed"]
+    assert groups["1/3/accept"]["consistent_in_every_seed"]

@@ -11,8 +11,8 @@ from lmlab.errors import InputError
 from tests.conftest import write_params
 from tests.weighted.helpers import row, tiny_params, write_jsonl
 
-CONFIGS = {"baseline": {"fraction": "frac_1_2", "variant": "accept", "gamma_key": "weighted.baseline_gamma"},
-           "frac_1_8-reject": {"fraction": "frac_1_8", "variant": "reject", "gamma_key": "gamma"}}
+CONFIGS = {"odds_1_2-baseline": {"set": "odds_1_2", "variant": "accept", "gamma_key": "weighted.baseline_gamma"},
+           "odds_1_8-reject": {"set": "odds_1_8", "variant": "reject", "gamma_key": "gamma"}}
 
 
 def _prepare(tmp_path, **overrides):
@@ -29,10 +29,10 @@ def _prepare(tmp_path, **overrides):
     return params
 
 
-def _train(tmp_path, params, config, fraction):
+def _train(tmp_path, params, config, train_set):
     from stages.wl_train import main
 
-    return main(["--params", str(params), "--config", config, "--train", str(tmp_path / "sets" / f"{fraction}.jsonl"),
+    return main(["--params", str(params), "--config", config, "--train", str(tmp_path / "sets" / f"{train_set}.jsonl"),
                  "--tokenizer", str(tmp_path / "tok"), "--out", str(tmp_path / "models" / config),
                  "--checkpoints", str(tmp_path / "ck" / config), "--live", str(tmp_path / "live" / config)])
 
@@ -42,29 +42,43 @@ def test_train_and_evaluate_stages(tmp_path):
     from stages.wl_eval import main as evaluate
 
     params = _prepare(tmp_path)
-    assert _train(tmp_path, params, "baseline", "frac_1_2") == 0
-    assert _train(tmp_path, params, "frac_1_8-reject", "frac_1_8") == 0
+    assert _train(tmp_path, params, "odds_1_2-baseline", "odds_1_2") == 0
+    assert _train(tmp_path, params, "odds_1_8-reject", "odds_1_8") == 0
     gamma = yaml.safe_load(params.read_text())["gamma"]
-    assert json.loads((tmp_path / "models/baseline/train_summary.json").read_text())["gamma"] == 1.0
-    summary = json.loads((tmp_path / "models/frac_1_8-reject/train_summary.json").read_text())
-    assert summary["gamma"] == gamma and summary["variant"] == "reject" and summary["n_accept"] == 6
-    assert (tmp_path / "live/baseline/metrics.json").exists()
-    vocab = json.loads((tmp_path / "models/baseline/decision_vocab.json").read_text())
+    assert json.loads((tmp_path / "models/odds_1_2-baseline/train_summary.json").read_text())["gamma"] == 1.0
+    summary = json.loads((tmp_path / "models/odds_1_8-reject/train_summary.json").read_text())
+    assert summary["gamma"] == gamma and summary["variant"] == "reject" and summary["n_accept"] == 5  # odds 1:8 of 48 rows
+    assert (tmp_path / "live/odds_1_2-baseline/metrics.json").exists()
+    vocab = json.loads((tmp_path / "models/odds_1_2-baseline/decision_vocab.json").read_text())
     assert vocab["accept_ids"] and vocab["reject_ids"]
     out = tmp_path / "reports"
     code = evaluate(["--params", str(params), "--test", str(tmp_path / "test.jsonl"), "--models", str(tmp_path / "models"),
                      "--metrics", str(out / "weighted.json"), "--eval-json", str(out / "eval.json"),
-                     "--plots", str(out / "plots")])
+                     "--plots", str(out / "plots"), "--sets-summary", str(tmp_path / "sets" / "summary.json"),
+                     "--writeup", str(out / "writeup.json")])
     assert code == 0
     metrics = json.loads((out / "weighted.json").read_text())
     assert metrics["gamma"] == gamma
     for config in CONFIGS:
         assert {"accuracy", "precision", "recall", "f1", "acceptance_rate"} <= set(metrics[config])
         assert 0.0 <= metrics[config]["acceptance_rate"] <= 1.0
-    assert metrics["frac_1_8-reject"]["upweights_accept"] == 0
+    assert metrics["odds_1_8-reject"]["upweights_accept"] == 0
     assert (out / "plots/weighted_acceptance.png").exists()
     full = json.loads((out / "eval.json").read_text())
-    assert len(full["configs"]["baseline"]["p_accept"]) == 40
+    assert len(full["configs"]["odds_1_2-baseline"]["p_accept"]) == 40
+    assert full["configs"]["odds_1_2-baseline"]["config"]["set"] == "odds_1_2"
+    writeup = {r["quantity"]: r for r in json.loads((out / "writeup.json").read_text())["rows"]}
+    share = writeup["training set 1:2 (accept:reject): accepted share, %"]
+    assert share["lmlab"] == pytest.approx(100 / 3) and share["passed"] is True and share["writeup"] == "33 %"
+    small = writeup["training set 1:8 (accept:reject): accepted share, %"]  # 5 of 48 rows: 10 %, not 11 %
+    assert small["lmlab"] == pytest.approx(100 * 5 / 48) and small["passed"] is False
+    assert writeup["test set: rows"]["lmlab"] == 40.0 and writeup["training runs in the grid"]["lmlab"] == 3.0
+    accuracy = writeup["criterion 5: runs with accuracy > 60 %, %"]
+    above = sum(metrics[c]["accuracy"] > 0.6 for c in CONFIGS)
+    assert accuracy["lmlab"] == pytest.approx(100 * above / 2) and accuracy["passed"] is (above == 2)
+    lowest = writeup["criterion 4: lowest predicted acceptance, %"]
+    assert lowest["lmlab"] == pytest.approx(100 * min(metrics[c]["acceptance_rate"] for c in CONFIGS))
+    assert writeup["criterion 3: (set, variant) groups monotone in gamma, %"]["passed"] is None  # one gamma per group
 
 
 @pytest.mark.parametrize("gamma", [0.0, -2.0, "four"])
@@ -73,17 +87,17 @@ def test_bad_gamma_fails_before_training(tmp_path, gamma):
 
     params = tiny_params(tmp_path, configs=CONFIGS)
     write_params(params, {"gamma": gamma}, source=params)
-    code = main(["--params", str(params), "--config", "frac_1_8-reject", "--train", str(tmp_path / "missing.jsonl"),
+    code = main(["--params", str(params), "--config", "odds_1_8-reject", "--train", str(tmp_path / "missing.jsonl"),
                  "--tokenizer", str(tmp_path / "tok"), "--out", str(tmp_path / "m"), "--checkpoints", str(tmp_path / "c")])
     assert code == 2 and not (tmp_path / "m").exists()
 
 
-@pytest.mark.parametrize("override", [{"loss__scope": "tokens"}, {"configs__frac_1_8-reject__variant": "maybe"}])
+@pytest.mark.parametrize("override", [{"loss__scope": "tokens"}, {"configs__odds_1_8-reject__variant": "maybe"}])
 def test_bad_scope_or_variant_fails_before_training(tmp_path, override):
     from stages.wl_train import main
 
     params = tiny_params(tmp_path, configs={k: dict(v) for k, v in CONFIGS.items()}, **override)
-    code = main(["--params", str(params), "--config", "frac_1_8-reject", "--train", str(tmp_path / "missing.jsonl"),
+    code = main(["--params", str(params), "--config", "odds_1_8-reject", "--train", str(tmp_path / "missing.jsonl"),
                  "--tokenizer", str(tmp_path / "tok"), "--out", str(tmp_path / "m"), "--checkpoints", str(tmp_path / "c")])
     assert code == 2 and not (tmp_path / "m").exists()
 
@@ -103,7 +117,7 @@ def test_failed_training_leaves_no_model_or_live_dir(tmp_path, monkeypatch, erro
     params = tiny_params(tmp_path, configs=CONFIGS)
     train = write_jsonl(tmp_path / "train.jsonl", [row("fine", "\\boxed{Accept}"), row("weak", "\\boxed{Reject}")])
     out, live, checkpoints = tmp_path / "m", tmp_path / "live", tmp_path / "c"
-    argv = ["--params", str(params), "--config", "baseline", "--train", str(train), "--tokenizer", str(tmp_path / "tok"),
+    argv = ["--params", str(params), "--config", "odds_1_2-baseline", "--train", str(train), "--tokenizer", str(tmp_path / "tok"),
             "--out", str(out), "--checkpoints", str(checkpoints), "--live", str(live)]
     if isinstance(error, InputError):
         assert stage.main(argv) == 2
@@ -120,7 +134,7 @@ def test_bad_seed_or_baseline_gamma_fails_before_training(tmp_path, override, ca
     params = tiny_params(tmp_path, configs=CONFIGS)
     write_params(params, override, source=params)
     key = next(iter(override))
-    code = main(["--params", str(params), "--config", "baseline", "--train", str(tmp_path / "missing.jsonl"),
+    code = main(["--params", str(params), "--config", "odds_1_2-baseline", "--train", str(tmp_path / "missing.jsonl"),
                  "--tokenizer", str(tmp_path / "tok"), "--out", str(tmp_path / "m"), "--checkpoints", str(tmp_path / "c")])
     assert code == 2 and not (tmp_path / "m").exists()
     assert f"key '{key}'" in caplog.text
@@ -137,7 +151,7 @@ def test_only_weighted_train_and_eval_read_gamma(repo_root):
             readers.add(name)
     assert readers == {"wl_train", "wl_eval"}
     configs = yaml.safe_load((repo_root / "params.yaml").read_text())["weighted"]["configs"]
-    assert configs["baseline"]["gamma_key"] != "gamma"
+    assert configs["odds_1_2-baseline"]["gamma_key"] != "gamma"
 
 
 def _train_function(tmp_path, rows, callbacks=()):

@@ -6,10 +6,12 @@ must be the assistant's and hold a decision ``\\boxed{Accept}`` or ``\\boxed{Rej
 without a parseable decision is an :class:`InputError` naming file and line, raised before
 any training starts.
 
-Proportion datasets are named by their **accept fraction**: ``frac_1_3`` is "one in three
-accepted" (33.3 % Accept), *not* accept:reject odds of 1:3 (25 %). The upstream called the
-same sets "1:2, 1:3, 1:4, 1:8" (1 in N accepted); the fraction names remove that ambiguity.
-Every set has exactly ``round(fraction * size)`` Accept rows and the same total ``size``.
+Proportion datasets are named by their **accept:reject odds**, as the lab's write-up reads its
+sets ("1:2 -> 33%, 1:3 -> 25%, 1:4 -> 20%, 1:8 -> 11%" accepted): ``odds_1_2`` is one Accept
+for every two Rejects (33.3 % Accept), ``odds_1_1`` the balanced set. (The upstream script read
+"1:N" as one in N accepted, 50/33/25/12.5 %: the odds 1:1, 1:2, 1:3, 1:7, still expressible in
+``weighted.sets.odds``.) Every set has exactly ``round(fraction * size)`` Accept rows and the
+same total ``size``.
 """
 
 from __future__ import annotations
@@ -164,18 +166,19 @@ def examples_to_rows(examples: Sequence[DecisionExample]) -> list[dict[str, Any]
 
 
 def write_sets(pool: Sequence[DecisionExample], params: SetsParams, out: str | Path) -> dict[str, dict[str, Any]]:
-    """Write ``<out>/<name>.jsonl`` per fraction of ``params`` plus ``<out>/summary.json``, atomically.
+    """Write ``<out>/<name>.jsonl`` per set of ``params`` plus ``<out>/summary.json``, atomically.
 
     Each set is :func:`sample_proportion` of ``pool`` (rows in the input's format, one sorted-key JSON
     object per line); the directory is swapped into place only once complete. Returns the summary
-    (``{name: {"fraction", "n", "n_accept"}}``).
+    (``{name: {"odds", "fraction", "n", "n_accept"}}``; the set's measured share is ``n_accept / n``).
     """
     summary: dict[str, dict[str, Any]] = {}
     with atomic_dir(out) as tmp:
-        for name, frac in (params.fractions or {}).items():
+        for name, frac in params.fractions.items():
             rows = sample_proportion(pool, frac, params.n_rows, params.seed, name)
             text = "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in examples_to_rows(rows))
             (tmp / f"{name}.jsonl").write_text(text, encoding="utf-8")
-            summary[name] = {"fraction": frac, "n": len(rows), "n_accept": sum(r.accept for r in rows)}
+            summary[name] = {"odds": list((params.odds or {})[name]), "fraction": frac, "n": len(rows),
+                             "n_accept": sum(r.accept for r in rows)}
         atomic_write_json(tmp / "summary.json", summary)
     return summary

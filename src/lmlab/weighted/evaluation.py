@@ -252,10 +252,10 @@ def weighted_metrics(configs: Mapping[str, WeightedConfig], fractions: Mapping[s
     ``results[name]`` is :func:`evaluate_model_dir`'s output and ``trained[name]`` the model's
     ``train_summary.json``. Metrics: ``gamma`` (the swept top-level value), ``gold_acceptance_rate``
     and per config the :data:`CONTRACT` and :data:`EXTRAS` metrics, the 95% intervals
-    :data:`CI_KEYS` (``<metric>_ci_low``/``_ci_high``), its effective ``gamma``,
-    ``accept_fraction`` and ``upweights_accept`` (0/1). Full: ``ids`` of the test rows and per config
-    its ``config`` (fraction, variant, training summary), all ``metrics``, ``p_accept`` per row and
-    the first 8 ``sample_generations``.
+    :data:`CI_KEYS` (``<metric>_ci_low``/``_ci_high``), its effective ``gamma``, ``accept_fraction``
+    (of its training set, ``fractions[config.set]``) and ``upweights_accept`` (0/1). Full: ``ids`` of
+    the test rows and per config its ``config`` (training set name, variant, training summary), all
+    ``metrics``, ``p_accept`` per row and the first 8 ``sample_generations``.
     """
     if not configs:
         raise ValueError("weighted_metrics needs at least one config")
@@ -265,9 +265,9 @@ def weighted_metrics(configs: Mapping[str, WeightedConfig], fractions: Mapping[s
         result, summary = results[name], trained[name]
         m = result["metrics"]
         metrics[name] = {**{k: m[k] for k in CONTRACT + EXTRAS + CI_KEYS}, "gamma": summary["gamma"],
-                         "accept_fraction": float(fractions[cfg.fraction]),
+                         "accept_fraction": float(fractions[cfg.set]),
                          "upweights_accept": int(cfg.variant == "accept")}
-        full[name] = {"config": {"fraction": cfg.fraction, "variant": cfg.variant, **summary},
+        full[name] = {"config": {"set": cfg.set, "variant": cfg.variant, **summary},
                       "metrics": m, "p_accept": result["p_accept"], "sample_generations": result["generations"][:8]}
     metrics["gold_acceptance_rate"] = next(iter(full.values()))["metrics"]["gold_acceptance_rate"]
     return metrics, {"ids": results[list(configs)[-1]]["ids"], "configs": full}

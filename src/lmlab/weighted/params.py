@@ -12,47 +12,98 @@ from typing import Literal
 
 from lmlab.errors import ParamsError
 
-__all__ = ["WeightedConfig", "SetsParams", "LossParams", "RuntimeParams", "EvalParams", "GAMMA_HINT", "check_gamma",
-           "check_configs"]
+__all__ = ["WeightedConfig", "SetsParams", "GridParams", "LossParams", "RuntimeParams", "EvalParams", "GAMMA_HINT",
+           "check_gamma", "check_configs", "check_grid", "odds_fraction", "odds_fractions"]
 
 GAMMA_HINT = "e.g. dvc exp run -S gamma=4.0"
 
 
+def odds_fraction(odds: tuple[int, int]) -> float:
+    """Accept fraction of accept:reject odds ``(a, r)``: ``a / (a + r)`` (1:2 -> 1/3)."""
+    accept, reject = odds
+    return accept / (accept + reject)
+
+
+def odds_fractions(odds: Mapping[str, tuple[int, int]]) -> dict[str, float]:
+    """``{set name: accept fraction}`` of ``weighted.sets.odds``."""
+    return {name: odds_fraction(pair) for name, pair in odds.items()}
+
+
 @dataclass(frozen=True)
 class SetsParams:
-    """``weighted.sets``: rows of every training set (``n_rows``) and the accept fraction of each.
+    """``weighted.sets``: rows of every training set (``n_rows``) and the accept:reject odds of each.
 
-    Names are free; the defaults say the fraction (``frac_1_3`` = one in three accepted). The row
-    count is not called ``size``: DVC's run cache ignores params named ``size`` or ``nfiles``
-    (treeverse/dvc#10296), so changing it would restore the old sets from cache.
+    The lab's write-up (seed 003) names its sets "1:2, 1:3, 1:4, 1:8" and verified them as
+    "1:2 -> 33%, 1:3 -> 25%, 1:4 -> 20%, 1:8 -> 11%" accepted: accept:reject ODDS, so a set is
+    given as ``[accept, reject]`` and its accept fraction is ``accept / (accept + reject)``
+    (``odds_1_2: [1, 2]`` = one accepted for every two rejected = 1/3). The upstream script's other
+    reading ("1 in N accepted", 50/33/25/12.5 %) is the odds 1:1, 1:2, 1:3, 1:7. Names are free;
+    the defaults say the odds. The row count is not called ``size``: DVC's run cache ignores params
+    named ``size`` or ``nfiles`` (treeverse/dvc#10296), so changing it would restore the old sets.
     """
 
     seed: int = 0
     n_rows: int = 480
-    fractions: dict[str, float] | None = None
+    odds: dict[str, tuple[int, int]] | None = None
 
     def __post_init__(self) -> None:
         if self.n_rows <= 0:
             raise ValueError(f"n_rows: must be a positive integer, got {self.n_rows}")
-        if not self.fractions:
-            raise ValueError("fractions: give at least one 'name: accept fraction' entry")
-        for name, frac in self.fractions.items():
-            if not 0.0 < frac < 1.0:
-                raise ValueError(f"fractions: '{name}' must be in (0, 1) (exclusive), got {frac}")
+        if not self.odds:
+            raise ValueError("odds: give at least one 'name: [accept, reject]' entry")
+        for name, (accept, reject) in self.odds.items():
+            if accept <= 0 or reject <= 0:
+                raise ValueError(f"odds: '{name}' must be [accept, reject] with both counts >= 1, got "
+                                 f"[{accept}, {reject}]")
+
+    @property
+    def fractions(self) -> dict[str, float]:
+        """``{set name: accept fraction}`` (what :func:`lmlab.weighted.data.write_sets` draws)."""
+        return odds_fractions(self.odds or {})
 
 
 @dataclass(frozen=True)
 class WeightedConfig:
     """One ``wl_train@<config>`` item (``weighted.configs.<name>``).
 
-    ``gamma_key`` names the params key the class weight is read from: the top-level ``gamma``
-    for the swept configs, ``weighted.baseline_gamma`` (1.0) for the baseline, so the baseline
-    does not depend on ``gamma`` and stays cached under ``dvc exp run -S gamma=...``.
+    ``set`` names the training set (a key of ``weighted.sets.odds``); ``gamma_key`` names the params
+    key the class weight is read from: the top-level ``gamma`` for the swept configs,
+    ``weighted.baseline_gamma`` (1.0) for the baseline, so the baseline does not depend on ``gamma``
+    and stays cached under ``dvc exp run -S gamma=...``.
     """
 
-    fraction: str
+    set: str
     variant: Literal["accept", "reject"] = "accept"
     gamma_key: str = "gamma"
+
+
+@dataclass(frozen=True)
+class GridParams:
+    """``weighted.grid``: the lab's 19-run grid and the thresholds of its success criteria.
+
+    ``gammas`` gives, per training set, the class weights its ``accept`` and ``reject`` configs run
+    at (the upstream job array: 1:2 x {2, 4, 8}, the other sets x {2, 4}); with the gamma = 1
+    baseline that is 1 + 6 + 12 = 19 runs. ``scripts/lab sweep`` queues one experiment per distinct
+    gamma, so a set outside a gamma's list is trained there too: those runs are reported as outside
+    the grid and left out of the criteria. The criteria (write-up "Success Criteria" 3-5):
+    acceptance spans ``weighted.eval.band_low..band_high``; accuracy > ``min_accuracy`` for more
+    than ``most_share`` of the runs.
+    """
+
+    gammas: dict[str, tuple[float, ...]] | None = None
+    min_accuracy: float = 0.6
+    most_share: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not self.gammas:
+            raise ValueError("gammas: give at least one 'set name: [gamma, ...]' entry")
+        for name, values in self.gammas.items():
+            if not values or any(not g > 0 for g in values):
+                raise ValueError(f"gammas: '{name}' must be a non-empty list of numbers > 0, got {list(values)}")
+        if not 0 < self.min_accuracy < 1:
+            raise ValueError(f"min_accuracy: must be in (0, 1), got {self.min_accuracy}")
+        if not 0 <= self.most_share < 1:
+            raise ValueError(f"most_share: must be in [0, 1), got {self.most_share}")
 
 
 @dataclass(frozen=True)
@@ -101,14 +152,28 @@ def check_gamma(gamma: float) -> None:
         raise ParamsError(f"gamma must be a number > 0, got {gamma!r}.", hint=GAMMA_HINT)
 
 
-def check_configs(configs: Mapping[str, WeightedConfig], fractions: Mapping[str, float]) -> None:
-    """Every ``weighted.configs.<name>`` must name a fraction of ``weighted.sets.fractions``.
+def check_configs(configs: Mapping[str, WeightedConfig], sets: Mapping[str, object]) -> None:
+    """Every ``weighted.configs.<name>`` must name a set of ``weighted.sets.odds``, and a config named
+    after a set (``odds_1_3-accept``) must train on that set: result tables show the name, not the set.
 
-    Raises :class:`ParamsError` keyed ``weighted.configs.<name>.fraction`` (the params loader adds the
+    Raises :class:`ParamsError` keyed ``weighted.configs.<name>.set`` (the params loader adds the
     file position when this runs as its ``check``).
     """
     for name, cfg in configs.items():
-        if cfg.fraction not in fractions:
-            raise ParamsError(f"unknown fraction '{cfg.fraction}' (defined: {sorted(fractions)}).",
-                              key=f"weighted.configs.{name}.fraction",
-                              hint="use a name of weighted.sets.fractions or add that fraction there.")
+        if cfg.set not in sets:
+            raise ParamsError(f"unknown set '{cfg.set}' (defined: {sorted(sets)}).",
+                              key=f"weighted.configs.{name}.set",
+                              hint="use a name of weighted.sets.odds or add that set there.")
+        named = [s for s in sets if name.startswith(f"{s}-")]
+        if named and cfg.set not in named:
+            raise ParamsError(f"config '{name}' is named after set '{named[0]}' but trains on '{cfg.set}'.",
+                              key=f"weighted.configs.{name}.set",
+                              hint=f"rename the config (e.g. '{cfg.set}-{cfg.variant}') or fix its set.")
+
+
+def check_grid(grid: GridParams, sets: Mapping[str, object]) -> None:
+    """Every set of ``weighted.grid.gammas`` must be a set of ``weighted.sets.odds``."""
+    for name in grid.gammas or {}:
+        if name not in sets:
+            raise ParamsError(f"unknown set '{name}' (defined: {sorted(sets)}).", key=f"weighted.grid.gammas.{name}",
+                              hint="use a name of weighted.sets.odds.")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,14 @@ import pandas as pd  # noqa: E402
 from scipy.stats import spearmanr  # noqa: E402
 
 from lmlab.artifacts import atomic_path  # noqa: E402
+from lmlab.weighted.criteria import (  # noqa: E402
+    GridPoint,
+    criteria_markdown,
+    evaluate_criteria,
+    select_grid,
+)
+from lmlab.weighted.criteria import fraction_label as _fraction_label  # noqa: E402
+from lmlab.weighted.criteria import gamma_groups as _groups  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +48,8 @@ METRICS_FILE = "reports/metrics/weighted.json"
 COLUMNS = ("accuracy", "precision", "recall", "f1", "acceptance_rate", "gamma", "accept_fraction", "upweights_accept")
 CI_COLUMNS = tuple(f"{m}_ci_{side}" for m in ("accuracy", "f1", "acceptance_rate") for side in ("low", "high"))
 """Optional interval columns (written by ``wl_eval`` since the metrics carry 95% CIs)."""
+OPTIONAL_COLUMNS = ("gen_unknowns",)
+"""Further optional per-config column: ``gen_unknowns`` decides the valid-predictions criterion."""
 
 __all__ = ["rows_from_metrics", "rows_from_exp_show", "sweep_frame", "seed_means", "monotonicity", "plot_by_config", "sweep_report",
            "plot_sweep", "METRICS_FILE"]
@@ -54,7 +65,7 @@ def rows_from_metrics(metrics: Mapping[str, Any], source: str = "", seed: int | 
     for config, values in metrics.items():
         if isinstance(values, Mapping) and all(k in values for k in COLUMNS):
             rows.append({"config": config, "source": source, "seed": seed, **{k: values[k] for k in COLUMNS},
-                         **{k: values[k] for k in CI_COLUMNS if k in values},
+                         **{k: values[k] for k in CI_COLUMNS + OPTIONAL_COLUMNS if k in values},
                          "variant": "accept" if values["upweights_accept"] else "reject"})
     return rows
 
@@ -107,7 +118,8 @@ def seed_means(frame: pd.DataFrame) -> pd.DataFrame:
     """
     if frame.empty:
         return frame
-    metrics = [c for c in ("accuracy", "precision", "recall", "f1", "acceptance_rate", *CI_COLUMNS) if c in frame]
+    metrics = [c for c in ("accuracy", "precision", "recall", "f1", "acceptance_rate", *CI_COLUMNS, *OPTIONAL_COLUMNS)
+               if c in frame]
     keys = ["config", "gamma", "accept_fraction", "upweights_accept", "variant", "delta", "fraction_label"]
     grouped = frame.groupby(keys, sort=False, dropna=False)
     means = grouped[metrics].mean().reset_index()
@@ -115,24 +127,6 @@ def seed_means(frame: pd.DataFrame) -> pd.DataFrame:
     for metric in ("accuracy", "f1", "acceptance_rate"):
         means[f"{metric}_seed_std"] = grouped[metric].std(ddof=1).to_numpy()
     return means.sort_values(["accept_fraction", "variant", "gamma"], ascending=[False, True, True])
-
-
-def _fraction_label(q: float) -> str:
-    inv = 1.0 / q
-    return f"1/{round(inv)}" if abs(inv - round(inv)) < 1e-6 else f"{q:.3g}"
-
-
-def _groups(frame: pd.DataFrame) -> list[tuple[float, str, pd.DataFrame]]:
-    """(fraction, variant) groups; a gamma = 1 run at the same fraction joins both variants."""
-    out = []
-    for q in sorted(frame["accept_fraction"].unique(), reverse=True):
-        at_q = frame[frame["accept_fraction"] == q]
-        neutral = at_q[at_q["gamma"] == 1.0]
-        for variant in ("accept", "reject"):
-            group = pd.concat([neutral, at_q[(at_q["variant"] == variant) & (at_q["gamma"] != 1.0)]])
-            group = group.drop_duplicates(subset=["gamma"]).sort_values("gamma")
-            out.append((q, variant, group))
-    return out
 
 
 def monotonicity(frame: pd.DataFrame) -> dict[str, Any]:
@@ -316,8 +310,16 @@ def eval_fraction(label: str) -> float:
 
 
 def sweep_report(rows: Iterable[Mapping[str, Any]], out_json: str | Path, plots_dir: str | Path,
-                 band: tuple[float, float] = (0.3, 0.7)) -> dict[str, Any]:
-    """Frame + monotonicity check + all sweep plots; writes the JSON summary and a CSV beside it."""
+                 band: tuple[float, float] = (0.3, 0.7), points: Sequence[GridPoint] | None = None,
+                 min_accuracy: float = 0.6, most_share: float = 0.5) -> dict[str, Any]:
+    """Frame + monotonicity check + the write-up's success criteria + all sweep plots.
+
+    With ``points`` (the lab's grid, :func:`lmlab.weighted.criteria.grid_points`) the criteria are
+    computed on the grid's runs only (mean over seeds); runs at other (config, gamma) pairs - a
+    one-gamma-per-experiment sweep also trains the sets whose grid lacks that gamma - are listed
+    as ``runs_outside_grid`` and plotted, never counted. Writes the JSON summary, a CSV of all runs
+    and ``<out>_criteria.md`` (pass/fail table with the evidence) beside it.
+    """
     from lmlab.artifacts import atomic_write_json, atomic_write_text
 
     frame = sweep_frame(rows)
@@ -327,12 +329,29 @@ def sweep_report(rows: Iterable[Mapping[str, Any]], out_json: str | Path, plots_
         raise InputError("no weighted-loss metrics found in the experiments.",
                          hint="run the sweep first (docs/weighted.md), or pass --metrics files.")
     means = seed_means(frame)
+    if points is not None:
+        grid, outside = select_grid(means, points)
+    else:
+        grid, outside = means, means.iloc[0:0]
+    criteria = evaluate_criteria(grid, band=band, min_accuracy=min_accuracy, most_share=most_share,
+                                 points=points) if len(grid) else []
     report = {"runs": frame.drop(columns=["source"]).to_dict(orient="records"),
               "means_over_seeds": means.to_dict(orient="records"), "monotonicity": monotonicity(frame),
+              "grid": None if points is None else [asdict(p) for p in points],
+              "runs_outside_grid": [f"{r['config']}@gamma={r['gamma']:g}" for _, r in outside.iterrows()],
+              "criteria": [c.as_dict() for c in criteria],
               "band": list(band), "plots": [str(p) for p in plot_sweep(means, plots_dir, band)]}
     atomic_write_json(out_json, report)
     atomic_write_text(Path(out_json).with_suffix(".csv"), frame.to_csv(index=False))
+    scope = (f"{len(grid)} of the grid's {len(points)} runs" if points is not None else f"all {len(grid)} runs")
+    atomic_write_text(Path(out_json).with_name(Path(out_json).stem + "_criteria.md"),
+                      f"# Weighted-loss grid: the write-up's success criteria\n\nOn {scope} (mean over seeds "
+                      f"{report['monotonicity']['seeds'] or '-'}); runs outside the grid, not counted: "
+                      f"{', '.join(report['runs_outside_grid']) or 'none'}.\n\n" + criteria_markdown(criteria))
     mono = report["monotonicity"]
     logger.info("%d runs; monotonic in the predicted direction in %d of %d groups; acceptance %.2f-%.2f",
                 len(frame), mono["n_consistent"], mono["n_groups"], mono["acceptance_min"], mono["acceptance_max"])
+    logger.info("success criteria on %s:", scope)
+    for c in criteria:
+        logger.info("  %s  %s: %s", "n/a " if c.passed is None else "PASS" if c.passed else "FAIL", c.writeup, c.summary)
     return report
