@@ -104,7 +104,7 @@ def test_lab_seeds_and_sweep_run_queued_experiments_and_aggregate_them(tmp_path,
     run_ok(["scripts/lab", "seeds", "3", "wl_eval"], work, env)
     report = json.loads((work / "reports/seeds.json").read_text())
     assert sorted(run["seed"] for run in report["runs"]) == [0, 1, 2]
-    acceptance = next(r for r in report["headlines"] if r["key"] == "frac_1_2-accept.acceptance_rate")
+    acceptance = next(r for r in report["headlines"] if r["key"] == "odds_1_2-accept.acceptance_rate")
     assert acceptance["n"] == 3 and len(acceptance["values"]) == 3  # one value from each seed's own run
     weighted = [c for c in report["conclusions"] if c["family"] == "weighted" and c["n"] == 3]
     assert weighted, report["conclusions"]
@@ -114,5 +114,5 @@ def test_lab_seeds_and_sweep_run_queued_experiments_and_aggregate_them(tmp_path,
     run_ok(["scripts/lab", "sweep", "8.0", "0"], work, env)
     sweep = json.loads((work / "reports/weighted/sweep.json").read_text())
     gammas = {(run["config"], run["gamma"], run["seed"]) for run in sweep["runs"]}
-    assert ("frac_1_2-accept", 8.0, 0) in gammas and ("frac_1_2-accept", 4.0, 0) in gammas
+    assert ("odds_1_2-accept", 8.0, 0) in gammas and ("odds_1_2-accept", 4.0, 0) in gammas
     assert sweep["monotonicity"]["n_groups"] >= 1

@@ -42,7 +42,7 @@ METRICS_FILES = {
     "monotonic": "reports/metrics/monotonic.json",
 }
 LEVELS = ("A1", "A2", "B1", "B2", "C1")
-FRACTIONS = ("frac_1_2", "frac_1_3", "frac_1_4", "frac_1_8")
+FRACTIONS = ("odds_1_2", "odds_1_3", "odds_1_4", "odds_1_8")  # the weighted family's training sets (accept:reject odds)
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ CONCLUSIONS: tuple[Conclusion, ...] = (
                lambda d: None if _get(d, "agreed_accuracy") is None else
                _get(d, "agreed_accuracy") - max(_get(d, "accuracy.causal") or 0.0, _get(d, "accuracy.seq2seq") or 0.0)),
     Conclusion("weighted", "up-weighting Accept raises acceptance over the unweighted baseline (gamma > 1)",
-               _difference("frac_1_2-accept.acceptance_rate", "baseline.acceptance_rate")),
+               _difference("odds_1_2-accept.acceptance_rate", "odds_1_2-baseline.acceptance_rate")),
     *(Conclusion("weighted", f"at {fraction} the Accept-weighted model accepts more than the Reject-weighted one",
                  _difference(f"{fraction}-accept.acceptance_rate", f"{fraction}-reject.acceptance_rate"))
       for fraction in FRACTIONS),
