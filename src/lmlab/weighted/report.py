@@ -250,7 +250,7 @@ def _lines(frame: pd.DataFrame, metric: str, ylabel: str, band: Sequence[float] 
             else:
                 ax.errorbar(group["gamma"], group[metric], yerr=err, fmt="o-", capsize=3, label=variant, color=color)
         ax.set_xscale("log", base=2)
-        ax.set_title(f"accept fraction {_fraction_label(q)}")
+        ax.set_title(f"odds 1:{(1 - q) / q:.3g} ({_fraction_label(q)} accepted)")
         ax.set_xlabel("gamma")
         ax.set_ylim(0, 1)
     axes[0][0].set_ylabel(ylabel)
