@@ -73,19 +73,19 @@ def test_monotone_passes_when_every_group_moves_the_predicted_way():
     result = monotone_gamma_effect(frame(*GOOD))
     assert result.passed is True and result.value == 1.0
     groups = result.evidence["groups"]
-    assert set(groups) == {"1/3/accept", "1/3/reject", "1/5/accept", "1/5/reject"}
-    assert groups["1/3/reject"]["gammas"] == [1.0, 2.0, 4.0]  # the baseline joins both variants of its set
-    assert groups["1/3/reject"]["acceptance"] == [0.40, 0.30, 0.22] and groups["1/3/reject"]["expected"] == "down"
+    assert set(groups) == {"1:2/accept", "1:2/reject", "1:4/accept", "1:4/reject"}
+    assert groups["1:2/reject"]["gammas"] == [1.0, 2.0, 4.0]  # the baseline joins both variants of its set
+    assert groups["1:2/reject"]["acceptance"] == [0.40, 0.30, 0.22] and groups["1:2/reject"]["expected"] == "down"
 
 
 def test_monotone_fails_on_a_reversal_a_wrong_direction_or_no_effect():
     reversal = [dict(r) for r in GOOD]
     reversal[2]["acceptance_rate"] = 0.45  # odds 1:2 accept: 0.40, 0.50, 0.45
     result = monotone_gamma_effect(frame(*reversal))
-    assert result.passed is False and result.value == 0.75 and "not: 1/3/accept" in result.summary
+    assert result.passed is False and result.value == 0.75 and "not: 1:2/accept" in result.summary
     wrong = [dict(r) for r in GOOD]
     wrong[5]["acceptance_rate"], wrong[6]["acceptance_rate"] = 0.45, 0.35  # odds 1:4 accept falls
-    assert monotone_gamma_effect(frame(*wrong)).evidence["groups"]["1/5/accept"]["observed"] == "down"
+    assert monotone_gamma_effect(frame(*wrong)).evidence["groups"]["1:4/accept"]["observed"] == "down"
     assert monotone_gamma_effect(frame(*wrong)).passed is False
     flat = [dict(r) for r in GOOD]
     flat[6]["acceptance_rate"] = 0.35  # no effect at all is not a monotone effect
@@ -141,7 +141,7 @@ def test_evaluate_criteria_and_the_markdown_table():
     assert criteria[0].passed is False  # an empty grid is not a complete one
     table = criteria_markdown(criteria[1:])
     assert "| Metrics show monotonic gamma effects (within variant+proportion) | PASS | 4 of 4" in table
-    assert "| 1/5/reject | 2, 4 | 0.100, 0.050 | down | yes |" in table
+    assert "| 1:4/reject | 2, 4 | 0.100, 0.050 | down | yes |" in table
     with pytest.raises(ValueError, match="one row per"):
         evaluate_criteria(frame(GOOD[1], GOOD[1]))
     with pytest.raises(ValueError, match="columns"):

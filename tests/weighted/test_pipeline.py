@@ -72,7 +72,7 @@ def test_lab_sweep_runs_the_grid_and_reports_the_criteria(tmp_path, repo_root):
     assert sweep["runs_outside_grid"] == []
     criteria = {c["name"]: c for c in sweep["criteria"]}
     assert criteria["grid_complete"]["passed"] is True and criteria["grid_complete"]["value"] == 3.0
-    group = criteria["monotone_gamma_effect"]["evidence"]["groups"]["1/3/accept"]
+    group = criteria["monotone_gamma_effect"]["evidence"]["groups"]["1:2/accept"]
     assert group["gammas"] == [1.0, 4.0, 8.0] and criteria["monotone_gamma_effect"]["passed"] is group["monotone"]
     accuracy = [r["accuracy"] for r in sweep["means_over_seeds"]]
     assert criteria["accuracy_for_most"]["value"] == pytest.approx(sum(a > 0.6 for a in accuracy) / 3)

@@ -53,9 +53,9 @@ def test_rows_from_exp_show_dedupes_baseline_and_workspace():
 def test_monotonicity_signs_follow_theory():
     frame = sweep_frame(rows_from_exp_show(_exp_show([2.0, 4.0, 8.0])))
     report = monotonicity(frame)
-    assert report["groups"]["1/3/accept"]["spearman_rho"] == 1.0  # baseline (gamma 1) joins the odds 1:2 (1/3) groups
-    assert report["groups"]["1/3/reject"]["spearman_rho"] == -1.0
-    assert report["groups"]["1/3/accept"]["gammas"] == [1.0, 2.0, 4.0, 8.0]
+    assert report["groups"]["1:2/accept"]["spearman_rho"] == 1.0  # baseline (gamma 1) joins the odds 1:2 (1/3) groups
+    assert report["groups"]["1:2/reject"]["spearman_rho"] == -1.0
+    assert report["groups"]["1:2/accept"]["gammas"] == [1.0, 2.0, 4.0, 8.0]
     assert report["n_consistent"] == report["n_groups"] == 4
     assert report["spearman_delta_vs_acceptance"] > 0.99
     flipped = frame.copy()
@@ -96,7 +96,7 @@ def test_sweep_command_from_saved_exp_show(tmp_path):
     assert criteria["accuracy_for_most"]["passed"] and criteria["valid_predictions"]["passed"] is None
     table = (tmp_path / "sweep_criteria.md").read_text()
     assert "| All 19 training jobs complete without errors | FAIL | 11 of 19 grid runs have metrics" in table
-    assert "| 1/3/accept | 1, 2, 4, 8 | 0.333, 0.500, 0.667, 0.800 | up | yes |" in table
+    assert "| 1:2/accept | 1, 2, 4, 8 | 0.333, 0.500, 0.667, 0.800 | up | yes |" in table
     empty = tmp_path / "empty.json"
     empty.write_text("[]")
     assert main(["--exp-json", str(empty), "--out", str(tmp_path / "x.json"), "--plots", str(tmp_path)]) == 2
@@ -197,6 +197,6 @@ def test_a_seed_that_disagrees_is_not_called_robust():
         if r["seed"] == 1 and r["config"] == "odds_1_4-accept":
             r["acceptance_rate"] = 1.0 / r["gamma"]
     groups = monotonicity(sweep_frame(rows))["groups"]
-    assert groups["1/5/accept"]["consistent_per_seed"] == {0: True, 1: False}
-    assert not groups["1/5/accept"]["consistent_in_every_seed"]
-    assert groups["1/3/accept"]["consistent_in_every_seed"]
+    assert groups["1:4/accept"]["consistent_per_seed"] == {0: True, 1: False}
+    assert not groups["1:4/accept"]["consistent_in_every_seed"]
+    assert groups["1:2/accept"]["consistent_in_every_seed"]

@@ -34,7 +34,7 @@ import pandas as pd
 
 from lmlab.weighted.params import GridParams, WeightedConfig
 
-__all__ = ["GridPoint", "Criterion", "grid_points", "select_grid", "gamma_groups", "fraction_label",
+__all__ = ["GridPoint", "Criterion", "grid_points", "select_grid", "gamma_groups", "fraction_label", "odds_label",
            "monotone_gamma_effect", "acceptance_span", "accuracy_for_most", "valid_predictions", "grid_complete",
            "evaluate_criteria", "criteria_markdown", "REQUIRED"]
 
@@ -105,6 +105,14 @@ def select_grid(frame: pd.DataFrame, points: Sequence[GridPoint]) -> tuple[pd.Da
     return frame[mask], frame[~mask]
 
 
+def odds_label(q: float) -> str:
+    """Accept:reject odds of an accept fraction, as the sets are named: 1/3 -> ``1:2``, 2/3 -> ``2:1``."""
+    for accept, reject in ((1.0, (1 - q) / q), (q / (1 - q), 1.0)):
+        if abs(accept - round(accept)) < 1e-6 and abs(reject - round(reject)) < 1e-6:
+            return f"{round(accept)}:{round(reject)}"
+    return f"{q:.3g} accepted"
+
+
 def fraction_label(q: float) -> str:
     """``1/3`` for an accept fraction that is a unit fraction, else 3 significant digits."""
     inv = 1.0 / q
@@ -149,7 +157,7 @@ def monotone_gamma_effect(frame: pd.DataFrame) -> Criterion:
         steps = [b - a for a, b in zip(rates, rates[1:])]
         monotone = all(sign * s >= 0 for s in steps) and sign * (rates[-1] - rates[0]) > 0
         observed = "up" if rates[-1] > rates[0] else "down" if rates[-1] < rates[0] else "flat"
-        groups[f"{fraction_label(q)}/{variant}"] = {
+        groups[f"{odds_label(q)}/{variant}"] = {
             "gammas": [float(g) for g in group["gamma"]], "acceptance": rates, "configs": list(group["config"]),
             "expected": "up" if sign > 0 else "down", "observed": observed, "monotone": monotone}
     n_ok = sum(g["monotone"] for g in groups.values())
@@ -238,7 +246,7 @@ def criteria_markdown(criteria: Iterable[Criterion]) -> str:
     lines += [f"| {c.writeup} | {_verdict(c.passed)} | {c.summary} |" for c in criteria]
     mono = next((c for c in criteria if c.name == "monotone_gamma_effect"), None)
     if mono is not None and mono.evidence.get("groups"):
-        lines += ["", "| set / variant | gammas | acceptance | expected | monotone |", "|---|---|---|---|---|"]
+        lines += ["", "| odds / variant | gammas | acceptance | expected | monotone |", "|---|---|---|---|---|"]
         for name, g in mono.evidence["groups"].items():
             lines.append(f"| {name} | {', '.join(f'{x:g}' for x in g['gammas'])} | "
                          f"{', '.join(f'{x:.3f}' for x in g['acceptance'])} | {g['expected']} | "

@@ -37,6 +37,7 @@ from lmlab.weighted.criteria import (  # noqa: E402
     GridPoint,
     criteria_markdown,
     evaluate_criteria,
+    odds_label,
     select_grid,
 )
 from lmlab.weighted.criteria import fraction_label as _fraction_label  # noqa: E402
@@ -155,7 +156,7 @@ def _monotonicity(frame: pd.DataFrame) -> dict[str, Any]:
             continue
         rho = spearmanr(group["gamma"], group["acceptance_rate"]).statistic
         expected = 1 if variant == "accept" else -1
-        groups[f"{_fraction_label(q)}/{variant}"] = {
+        groups[f"{odds_label(q)}/{variant}"] = {
             "gammas": group["gamma"].tolist(), "acceptance": group["acceptance_rate"].tolist(),
             "spearman_rho": None if pd.isna(rho) else float(rho), "expected_sign": expected,
             "consistent": bool(not pd.isna(rho) and rho * expected > 0),
@@ -250,7 +251,7 @@ def _lines(frame: pd.DataFrame, metric: str, ylabel: str, band: Sequence[float] 
             else:
                 ax.errorbar(group["gamma"], group[metric], yerr=err, fmt="o-", capsize=3, label=variant, color=color)
         ax.set_xscale("log", base=2)
-        ax.set_title(f"odds 1:{(1 - q) / q:.3g} ({_fraction_label(q)} accepted)")
+        ax.set_title(f"odds {odds_label(q)} ({_fraction_label(q)} accepted)")
         ax.set_xlabel("gamma")
         ax.set_ylim(0, 1)
     axes[0][0].set_ylabel(ylabel)
