@@ -6,7 +6,10 @@ Both kinds see the same prompt (:data:`lmlab.ensemble.data.PROMPT_TEMPLATE`).
   ``DataCollatorForSeq2Seq`` (labels padded with -100).
 * causal: input = prompt + " " + output + EOS; labels are -100 on every prompt token and
   on padding, so the loss is on the answer only (the upstream trained on the prompt too and
-  appended no EOS, so its model never learnt to stop).
+  appended no EOS, so its model never learnt to stop). ``loss_on_prompt: true`` is the
+  write-up's reading ("the full prompt+output for next-token prediction"): labels = input ids
+  on the prompt as well; EOS is still appended (the write-up reports nothing that needs the
+  model to ramble).
 
 Training goes through the one training loop, :func:`lmlab.training.run_training` (HF Trainer:
 DDP under torchrun, DVCLive curves, resume from the persisted checkpoint dir only for the same
@@ -67,6 +70,7 @@ class SftModelParams:
     training: TrainingParams = field(default_factory=TrainingParams)
     max_source_length: int = 192
     max_target_length: int = 96
+    loss_on_prompt: bool = False
     cpu_threads: int = 0
     seed: int = 0
 
@@ -74,6 +78,9 @@ class SftModelParams:
         for name in ("max_source_length", "max_target_length"):
             if getattr(self, name) < 8:
                 raise ValueError(f"{name}: must be >= 8, got {getattr(self, name)}")
+        if self.loss_on_prompt and self.kind != "causal":
+            raise ValueError(f"loss_on_prompt: only a causal model sees the prompt as its own text "
+                             f"({self.model.name} is {self.kind})")
         if self.cpu_threads < 0:
             raise ValueError(f"cpu_threads: must be >= 0 (0 = torch default), got {self.cpu_threads}")
 
@@ -94,15 +101,19 @@ def _target_ids(tokenizer: PreTrainedTokenizerBase, text: str, max_length: int) 
 
 
 def encode_causal_example(
-    tokenizer: PreTrainedTokenizerBase, row: dict[str, Any], max_source: int, max_target: int
+    tokenizer: PreTrainedTokenizerBase, row: dict[str, Any], max_source: int, max_target: int,
+    loss_on_prompt: bool = False,
 ) -> dict[str, list[int]]:
-    """``input_ids`` = prompt + " output" + EOS; ``labels`` = -100 on the prompt, the ids elsewhere."""
+    """``input_ids`` = prompt + " output" + EOS; ``labels`` = -100 on the prompt, the ids elsewhere.
+
+    ``loss_on_prompt``: labels are the ids on the prompt too (the write-up's plain LM training).
+    """
     prompt = encode_prompt(tokenizer, row["instruction"], row["input"], max_source)
     target = _target_ids(tokenizer, " " + row["output"].strip(), max_target)
     return {
         "input_ids": prompt + target,
         "attention_mask": [1] * (len(prompt) + len(target)),
-        "labels": [IGNORE_INDEX] * len(prompt) + target,
+        "labels": (list(prompt) if loss_on_prompt else [IGNORE_INDEX] * len(prompt)) + target,
     }
 
 
@@ -159,9 +170,14 @@ def train_instruction_model(
     kind = params.kind
     limit_cpu_threads(params.cpu_threads, runtime)
     model = build_model(params.model, tokenizer, seed=params.seed)
-    encode = encode_seq2seq_example if kind == "seq2seq" else encode_causal_example
-    train = [encode(tokenizer, r, params.max_source_length, params.max_target_length) for r in train_rows]
-    valid = [encode(tokenizer, r, params.max_source_length, params.max_target_length) for r in valid_rows]
+    def encode(row: dict[str, Any]) -> dict[str, list[int]]:
+        if kind == "seq2seq":
+            return encode_seq2seq_example(tokenizer, row, params.max_source_length, params.max_target_length)
+        return encode_causal_example(tokenizer, row, params.max_source_length, params.max_target_length,
+                                     loss_on_prompt=params.loss_on_prompt)
+
+    train = [encode(r) for r in train_rows]
+    valid = [encode(r) for r in valid_rows]
     if kind == "seq2seq":
         collator: Any = DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=IGNORE_INDEX)
         trainer_cls: type[Trainer] = ResumableSeq2SeqTrainer
