@@ -135,3 +135,9 @@ def test_training_on_prompt_and_answer_changes_the_loss(tmp_path, tiny_tokenizer
     assert masked["global_step"] == full["global_step"] == 4
     assert abs(masked["train_loss"] - full["train_loss"]) > 1e-3
     assert json.loads((tmp_path / "full" / "model" / "params.json").read_text())["loss_on_prompt"] is True
+
+
+def test_training_length_in_epochs(tmp_path, tiny_tokenizer):
+    """The write-up trains for epochs: 2 passes over 6 rows at batch 2 are 6 steps (max_steps ignored)."""
+    result = _train_causal(tmp_path, tiny_tokenizer, [ROW, ROW2] * 3, training={"epochs": 2.0, "max_steps": 50})
+    assert result["global_step"] == 6
