@@ -84,7 +84,7 @@ def test_seq2seq_example(tiny_tokenizer):
     assert torch.tensor(ex["attention_mask"]).sum() == len(ex["input_ids"])
 
 
-def _train_causal(tmp_path, tokenizer, rows, callbacks=(), **overrides):
+def _train_causal(tmp_path, tokenizer, rows, callbacks=(), base="tiny-gpt2", **overrides):
     """train_instruction_model (tiny causal base) on ``rows`` written to ``tmp_path/train.jsonl`` first."""
     import json
 
@@ -98,7 +98,7 @@ def _train_causal(tmp_path, tokenizer, rows, callbacks=(), **overrides):
     training = {"max_steps": 4, "batch_size": 2, "eval_steps": 2, "save_steps": 2, "logging_steps": 2,
                 "device": "cpu", **overrides.pop("training", {})}
     params = SftModelParams(
-        model=ModelSpec("tiny-gpt2", n_layer=1, d_model=32, n_head=2, d_ff=64, max_positions=128),
+        model=ModelSpec(base, n_layer=1, d_model=32, n_head=2, d_ff=64, max_positions=128),
         training=TrainingParams(**training), max_source_length=48, max_target_length=24, **overrides,
     )
     return train_instruction_model(params, rows, [ROW], tokenizer, select_runtime("cpu"), name="causal",
@@ -141,3 +141,15 @@ def test_training_length_in_epochs(tmp_path, tiny_tokenizer):
     """The write-up trains for epochs: 2 passes over 6 rows at batch 2 are 6 steps (max_steps ignored)."""
     result = _train_causal(tmp_path, tiny_tokenizer, [ROW, ROW2] * 3, training={"epochs": 2.0, "max_steps": 50})
     assert result["global_step"] == 6
+
+
+def test_seq2seq_loss_is_a_mean_under_gradient_accumulation(tmp_path, tiny_tokenizer):
+    """One step over the same 4 rows: batch 4, or batch 1 x accumulation 4, logs about the same loss
+    (T5 returns a batch mean: without the division the accumulated loss would be 4x)."""
+    rows = [ROW, ROW2] * 2
+    one = {"max_steps": 1, "batch_size": 4, "lr": 1e-9, "warmup_ratio": 0.0}
+    big = _train_causal(tmp_path / "big", tiny_tokenizer, rows, base="tiny-t5", training=one)
+    accum = _train_causal(tmp_path / "accum", tiny_tokenizer, rows, base="tiny-t5",
+                          training={**one, "batch_size": 1, "grad_accum": 4})
+    assert big["kind"] == accum["kind"] == "seq2seq"
+    assert 0.8 < accum["train_loss"] / big["train_loss"] < 1.25

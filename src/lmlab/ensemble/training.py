@@ -58,6 +58,7 @@ __all__ = [
     "encode_causal_example",
     "encode_seq2seq_example",
     "CausalSFTCollator",
+    "MeanLossSeq2SeqTrainer",
     "train_instruction_model",
 ]
 
@@ -129,6 +130,18 @@ def encode_seq2seq_example(
     }
 
 
+class MeanLossSeq2SeqTrainer(ResumableSeq2SeqTrainer):
+    """Seq2seq trainer that divides the loss by the accumulation steps.
+
+    T5's ``forward`` takes ``**kwargs``, so transformers 5 assumes it honours ``num_items_in_batch``
+    and skips the division by ``grad_accum``; but T5 (like BART) returns a plain batch mean. Without
+    this, ``grad_accum: 4`` (the write-up's) sums four micro-batch means: a 4x gradient and a 4x
+    logged training loss. With ``grad_accum: 1`` nothing changes.
+    """
+
+    loss_is_scaled_for_ga = False
+
+
 @dataclass
 class CausalSFTCollator:
     """Right-pad ``input_ids`` with the pad id, ``labels`` with -100, and build the attention mask."""
@@ -180,7 +193,7 @@ def train_instruction_model(
     valid = [encode(r) for r in valid_rows]
     if kind == "seq2seq":
         collator: Any = DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=IGNORE_INDEX)
-        trainer_cls: type[Trainer] = ResumableSeq2SeqTrainer
+        trainer_cls: type[Trainer] = MeanLossSeq2SeqTrainer
         args_cls: Any = Seq2SeqTrainingArguments
     else:
         collator = CausalSFTCollator(tokenizer.pad_token_id)
