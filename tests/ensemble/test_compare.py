@@ -89,7 +89,7 @@ def test_train_and_compare_three_tiny_models(tiny_run):
     writeup = json.loads((root / "writeup.json").read_text())
     assert writeup["family"] == "ensemble" and writeup["writeup"] == "002"
     rows = {r["quantity"]: r for r in writeup["rows"]}
-    assert rows["validation rows compared"]["lmlab"] == metrics["n"]
+    assert rows["examples compared (write-up: validation rows)"]["lmlab"] == metrics["n"]
     assert rows["format accuracy, flan-t5-small (lmlab: s2s)"]["lmlab"] == metrics["format_accuracy"]["s2s"]
     assert rows["format accuracy, distilgpt2 (lmlab: gpt)"]["lmlab"] == metrics["format_accuracy"]["gpt"]
 

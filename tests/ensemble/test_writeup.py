@@ -13,6 +13,7 @@ from lmlab.writeup import read_rows, write_rows
 def _summary(training):
     gold = [{"instruction": "Find gadgets.", "input": "w " * n, "gold_class": "CONTROL_FLOW",
              "output": format_output("CONTROL_FLOW", "L", "E")} for n in (3, 5, 9, 12)]
+    gold[0]["instruction"] = "Identify weird machine CONTROL-FLOW gadgets."  # the class left in one prompt
     cf, rw = format_output("CONTROL_FLOW", "L", "E"), format_output("READ_WRITE", "L", "E")
     preds = {"t5": [cf, cf, cf, "garbled"], "gpt": [cf, rw, rw, rw], "gpt2": [cf, cf, rw, rw]}
     summary = summarize(build_records(gold, preds, priority=[]), list(preds))
@@ -32,7 +33,8 @@ def test_rows_pair_the_writeups_models_with_lmlab_models_by_kind(tmp_path):
     by = _by_quantity(rows)
     assert by["training rows"].writeup == "90" and by["training rows"].lmlab == 90.0
     assert "validation (write-up split)" in by["training rows"].note and "first/sampled 100 rows" in by["training rows"].note
-    assert by["validation rows compared"].lmlab == 4.0
+    assert by["examples compared (write-up: validation rows)"].lmlab == 4.0
+    assert by["accuracy of copying the class named in the prompt"].lmlab == 0.25
     agree = by["full agreement rate (normalised strings)"]
     assert agree.writeup == f"{FULL_AGREEMENT_RATE:.0%}" and agree.lmlab == 0.25  # only row 0: three-way agreement
     assert "inside the write-up's expected 10%-30%" in agree.note

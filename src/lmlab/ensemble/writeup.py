@@ -96,7 +96,8 @@ def writeup_rows(summary: Mapping[str, Any], *, split: str, subsample_n: int, n_
     rows = [
         WriteupRow("training rows", str(TRAIN_ROWS), float(n_train), source="data/ensemble/split/train.jsonl",
                    note=protocol),
-        WriteupRow("validation rows compared", str(VALIDATION_ROWS), float(summary["n"]), source=f"{src}:n"),
+        WriteupRow("examples compared (write-up: validation rows)", str(VALIDATION_ROWS), float(summary["n"]),
+                   source=f"{src}:n"),
         WriteupRow("full agreements (normalised strings)", str(FULL_AGREEMENTS), float(w["full_agreements"]),
                    source=f"{rep}.full_agreements"),
         WriteupRow("full agreement rate (normalised strings)", f"{FULL_AGREEMENT_RATE:.0%}", w["full_agreement_rate"],
@@ -132,6 +133,12 @@ def writeup_rows(summary: Mapping[str, Any], *, split: str, subsample_n: int, n_
             float(loss) if loss is not None else "not recorded",
             source=f"models/ensemble/{model}/ensemble_model.json:train_loss",
             note="comparable only with the write-up's base model, tokenizer and data"))
+    copy = summary["copy_baseline"]
+    rows.append(WriteupRow(
+        "accuracy of copying the class named in the prompt", "not measured (its prompts name the class)",
+        copy["accuracy_prompt_instruction"], source=f"{src}:copy_baseline_prompt_accuracy",
+        note=f"on the original instructions: {copy['accuracy_original_instruction']:.3f}; 0 when "
+             "ensemble.data.strip_class_from_instruction removed the class (lmlab's default)"))
     by_length = w["by_excerpt_length"]
     rows.append(WriteupRow(
         "Spearman rho, excerpt words vs disagreement", "not measured (its research question 1)",
