@@ -171,7 +171,7 @@ def train_instruction_model(
         trainer_cls, args_cls = ResumableTrainer, None
     extra = {"cls": args_cls} if args_cls else {}
     args = make_training_arguments(
-        params.training, checkpoint_dir, params.seed, runtime, do_eval=bool(valid),
+        params.training, checkpoint_dir, params.seed, runtime, train_examples=len(train), do_eval=bool(valid),
         remove_unused_columns=False, ddp_find_unused_parameters=False, **extra,
     )
     logger.info("training %s (%s) on %d rows, %d validation rows", params.model.name, kind, len(train), len(valid))

@@ -372,7 +372,8 @@ def train_ilm(
 
     runtime = select_runtime(params.trainer.device, params.trainer.precision)
     args = make_training_arguments(
-        params.trainer, checkpoint_dir, seed, runtime, do_eval=True, metric_for_best_model="eval_infill_loss",
+        params.trainer, checkpoint_dir, seed, runtime, train_examples=len(train_ds), do_eval=True,
+        metric_for_best_model="eval_infill_loss",
         greater_is_better=False, group_by_length=params.group_by_length, remove_unused_columns=False,
         length_column_name="length",
     )

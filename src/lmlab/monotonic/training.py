@@ -119,7 +119,8 @@ def train_causal_lm(
     logger.info("training on %d blocks of %d tokens (%d validation blocks), %d steps of %d",
                 len(train_blocks), block_size, len(valid_blocks), training.max_steps, training.batch_size)
     runtime = select_runtime(training.device, training.precision)
-    args = make_training_arguments(training, checkpoint_dir, seed, runtime, do_eval=True)
+    args = make_training_arguments(training, checkpoint_dir, seed, runtime, train_examples=len(train_blocks),
+                                   do_eval=True)
     metrics: dict[str, float] = {}
 
     def finalize(trainer: Trainer, result: TrainOutput, resumed_from: str | None) -> dict[str, Any]:
