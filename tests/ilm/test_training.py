@@ -141,7 +141,7 @@ def test_train_stage_smoke_transfer_and_bad_params(tmp_path):
                             str(tmp_path / "models/A1"))) == 0
     saved = json.loads((tmp_path / "models/transfer-A1/params.json").read_text())
     assert saved["init_from"].endswith("models/A1") and saved["train"]["trainer"]["max_steps"] == 2
-    assert saved["transfer"] == {"max_steps": 2, "lr": None}
+    assert saved["transfer"] == {"max_steps": 2, "epochs": None, "lr": None}
     with pytest.raises(SystemExit):  # --transfer without --init-from is a usage error
         main(_stage_args(tmp_path, "transfer-x", enabled, "--transfer"))
     unknown = tmp_path / "levels.yaml"

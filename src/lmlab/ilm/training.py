@@ -84,6 +84,10 @@ class IlmTrainParams:
     loss: Literal["sum_of_means", "token_mean"] = "sum_of_means"
     group_by_length: bool = True
     max_train_examples: int | None = 8000  # sampled (seeded) before encoding; null = all
+    # what one epoch of `trainer.epochs` is: every training example once (write-up 001: "128,064 examples /
+    # batch size 8" steps), or as many examples as the train pickle has documents (the reference's
+    # --train_num_epochs, ~1/16 of the examples; write-up 000's "Training Steps: 3 (1 epoch)")
+    epoch_unit: Literal["examples", "documents"] = "examples"
     max_eval_examples: int = 256
     num_samples: int = 3
     sample_max_new_tokens: int = 48
@@ -140,7 +144,7 @@ def _with_length(trainer: TrainingParams, max_steps: int | None, epochs: float |
     """The trainer settings with a length in steps (``epochs`` cleared) or in epochs."""
     if epochs is not None:
         return replace(trainer, epochs=epochs)
-    return replace(trainer, max_steps=max_steps, **({"epochs": None} if hasattr(trainer, "epochs") else {}))
+    return replace(trainer, max_steps=max_steps, epochs=None)
 
 
 @dataclass(frozen=True)
@@ -149,6 +153,7 @@ class TransferParams:
 
     levels: tuple[str, ...] = ()  # read by dvc.yaml (which stages exist); checked here
     max_steps: int = 150
+    epochs: float | None = None  # set: that many epochs instead of max_steps
     lr: float | None = None  # None: ilm.train.trainer.lr
 
     def __post_init__(self) -> None:
@@ -157,6 +162,8 @@ class TransferParams:
             raise ValueError(f"levels: a list of distinct levels among {list(LEVELS)}, got {list(self.levels)}")
         if self.max_steps <= 0:
             raise ValueError(f"max_steps: must be positive, got {self.max_steps}")
+        if self.epochs is not None and not self.epochs > 0:
+            raise ValueError(f"epochs: must be > 0 or null, got {self.epochs}")
         if self.lr is not None and not self.lr > 0:
             raise ValueError(f"lr: must be > 0, got {self.lr}")
 
@@ -167,13 +174,15 @@ def apply_transfer(
 ) -> tuple[ModelSpec, IlmTrainParams, dict[str, Any]]:
     """The transfer variant's base model, optimisation settings and resolved params.
 
-    The general model at ``init_from`` is fine-tuned for ``transfer.max_steps`` at ``transfer.lr``
+    The general model at ``init_from`` is fine-tuned for ``transfer.max_steps`` (or ``transfer.epochs``)
+    at ``transfer.lr``
     (``None``: the level models' lr). The level list is not recorded, so adding a level to
     ``ilm.transfer.levels`` leaves the existing transfer models' bytes alone.
     """
-    trainer = replace(params.trainer, max_steps=transfer.max_steps, lr=transfer.lr or params.trainer.lr)
+    trainer = replace(_with_length(params.trainer, transfer.max_steps, transfer.epochs),
+                      lr=transfer.lr or params.trainer.lr)
     params = replace(params, trainer=trainer)
-    updated = {**resolved, "transfer": {"max_steps": transfer.max_steps, "lr": transfer.lr},
+    updated = {**resolved, "transfer": {"max_steps": transfer.max_steps, "epochs": transfer.epochs, "lr": transfer.lr},
                "init_from": str(init_from), "train": params_to_dict(params)}
     return replace(spec, name=str(init_from)), params, updated
 
@@ -372,7 +381,8 @@ def train_ilm(
 
     runtime = select_runtime(params.trainer.device, params.trainer.precision)
     args = make_training_arguments(
-        params.trainer, checkpoint_dir, seed, runtime, train_examples=len(train_ds), do_eval=True,
+        params.trainer, checkpoint_dir, seed, runtime,
+        train_examples=len(train_ds) if params.epoch_unit == "examples" else len(train_masked), do_eval=True,
         metric_for_best_model="eval_infill_loss",
         greater_is_better=False, group_by_length=params.group_by_length, remove_unused_columns=False,
         length_column_name="length",
