@@ -85,7 +85,7 @@ def test_missing_figures_stay_missing():
     assert rows["infill top1_accuracy, general model, all levels"].lmlab is None
 
 
-def test_stage_writes_the_rows_and_reads_only_its_params(tmp_path):
+def test_stage_writes_the_rows_and_reads_only_its_params(tmp_path, caplog):
     from stages.ilm_writeup import main
 
     inputs = _inputs()
@@ -109,7 +109,12 @@ def test_stage_writes_the_rows_and_reads_only_its_params(tmp_path):
     rows = _by_name(read_rows(payload))
     assert payload["family"] == "ilm" and rows["EFCAMDAT documents (all levels)"].lmlab == NOT_AT_EMBEDDED
     assert EMBEDDED_CSV in params.read_text()
-    # a missing input is an error naming the file, and leaves no output
+    # a broken or missing input is an error naming the file (and line), and leaves no output
+    (tmp_path / "ppl_metrics.json").write_text('{"ppl": {"A1": 3.2,, }}')
+    assert main(["--params", str(params), *common]) == 2
+    assert not out.exists()
+    assert "ppl_metrics.json:1:" in caplog.text
+    (tmp_path / "ppl_metrics.json").write_text(json.dumps(inputs["ppl_metrics"]))
     (tmp_path / "infill.json").unlink()
     assert main(["--params", str(params), *common]) == 2
     assert not out.exists()
