@@ -50,7 +50,7 @@ def test_rows_carry_lmlabs_measurements_with_their_source():
     assert rows["step-0 eval infill_textonly count (general model)"].lmlab == 150.0
     assert rows["test perplexity, general model on C1"].lmlab == 10.0 + 5 + 4  # ppl.all.C1
     assert rows["infill unigram_f1, general model, all levels"].lmlab == 0.25
-    assert "1.0 epoch(s)" in rows["training steps, level C1"].note and "max_steps 250" in rows["training steps, level A1"].note
+    assert "1.0 epoch(s) of examples" in rows["training steps, level C1"].note and "max_steps 250" in rows["training steps, level A1"].note
     assert all(row.source for row in rows.values())
 
 

@@ -77,7 +77,11 @@ __all__ = ["IlmTrainParams", "LevelBudget", "TransferParams", "apply_budget", "a
 
 @dataclass(frozen=True)
 class IlmTrainParams:
-    """``ilm.train``: sequence layout, loss and the Trainer settings of every ILM model."""
+    """``ilm.train``: sequence layout, loss and the Trainer settings of every ILM model.
+
+    ``trainer`` gives every level the same length (``max_steps`` or ``epochs``); a level's own
+    :class:`LevelBudget` replaces it (:func:`apply_budget`).
+    """
 
     max_length: int = 256
     train_context: bool = True

@@ -146,7 +146,8 @@ def _training_rows(summaries: Mapping[str, Any], model_params: Mapping[str, Any]
     for level in (*LEVELS[::-1], "all"):
         summary = summaries.get(level, {})
         trainer = _get(model_params.get(level), "train", "trainer") or {}
-        length = (f"{trainer['epochs']} epoch(s)" if trainer.get("epochs") is not None
+        unit = _get(model_params.get(level), "train", "epoch_unit") or "examples"
+        length = (f"{trainer['epochs']} epoch(s) of {unit}" if trainer.get("epochs") is not None
                   else f"max_steps {trainer.get('max_steps')}") if trainer else "unknown"
         rows.append(WriteupRow(f"training steps, level {level}", TRAIN_STEPS[level], _get(summary, "global_step"),
                                source=f"models/ilm/{level}/training_summary.json:global_step",
