@@ -4,6 +4,7 @@
   scripts/lab profile NAME --show               the -S overrides it applies
   scripts/lab profile NAME --check              every key exists and type-checks as the stages load it
   scripts/lab profile NAME [dvc exp run args]   dvc exp run -n profile-NAME -S ... [args], e.g. --queue
+  scripts/lab profile A+B ...                   several profiles as one experiment (B wins on shared keys)
 
 The check loads params.yaml with the profile applied through the same strict typed loaders the
 stages call (found by reading stages/*.py), so a value of the wrong type fails here, naming the
@@ -177,15 +178,24 @@ def _shown(path: Path) -> Path:
     return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
 
 
-def check_profile(path: Path, params_file: Path = ROOT / "params.yaml",
+def combined_params(paths: list[Path], params_file: Path = ROOT / "params.yaml") -> dict[str, Any]:
+    """The overrides of several profiles applied in order (a later profile wins on a shared key)."""
+    keys: dict[str, Any] = {}
+    for path in paths:
+        keys.update(profile_params(path, params_file)[0])
+    return keys
+
+
+def check_profile(path: Path | list[Path], params_file: Path = ROOT / "params.yaml",
                   calls: list[LoaderCall] | None = None) -> int:
-    """Type-check a profile: params.yaml with its overrides through every stage's strict loader.
+    """Type-check profiles: params.yaml with their overrides through every stage's strict loader.
 
     An error in an overridden value names the profile's file, line and column.
     """
     import yaml
 
-    keys, _ = profile_params(path, params_file)
+    paths = path if isinstance(path, list) else [path]
+    keys = combined_params(paths, params_file)
     applied = apply_overlay(read_params_file(params_file), keys)
     with tempfile.TemporaryDirectory() as tmp:
         target = Path(tmp) / "params.yaml"
@@ -194,10 +204,11 @@ def check_profile(path: Path, params_file: Path = ROOT / "params.yaml",
             return check_params_file(target, stage_loader_calls() if calls is None else calls)
         except ParamsError as exc:
             culprit = next((k for k in keys if exc.key and (exc.key == k or exc.key.startswith(k + "."))), None)
-            if culprit is None:
+            owner = next((p for p in reversed(paths) if culprit in profile_params(p, params_file)[0]), None)
+            if owner is None:
                 raise
-            line, col = overlay_position(load_profile(path)[0], culprit)
-            raise ParamsError(exc.what, path=_shown(path), line=line, column=col, key=exc.key,
+            line, col = overlay_position(load_profile(owner)[0], culprit)
+            raise ParamsError(exc.what, path=_shown(owner), line=line, column=col, key=exc.key,
                               hint=exc.hint) from exc
 
 
@@ -214,12 +225,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{path.stem:12s} write-up {meta.get('writeup', '?')}: {meta.get('description', '')}")
         return 0
     try:
-        path = profile_path(args.name)
+        paths = [profile_path(name) for name in args.name.split("+")]
         if args.check:
-            loads = check_profile(path)
+            loads = check_profile(paths)
             print(f"profile {args.name}: every key exists and {loads} stage loads type-check")
             return 0
-        keys, _ = profile_params(path)
+        keys = combined_params(paths)
     except LmlabError as exc:
         print(f"profile {args.name}: {exc}", file=sys.stderr)
         return 2
@@ -227,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.show:
         print(" ".join(f"-S '{value}'" for value in overrides[1::2]))
         return 0
-    command = ["dvc", "exp", "run", "-n", f"profile-{args.name}", *overrides, *dvc_args]
+    command = ["dvc", "exp", "run", "-n", f"profile-{args.name.replace('+', '-')}", *overrides, *dvc_args]
     print("profile:", " ".join(command), flush=True)
     os.execvp(command[0], command)
     return 0  # unreachable
