@@ -11,7 +11,7 @@ import pytest
 from lmlab.errors import InputError
 from lmlab.ilm.format import MaskType
 from lmlab.ilm.infill_eval import InfillEvalParams, build_items, mask_text, read_eval_texts, run_infill_eval
-from lmlab.ilm.infill_metrics import METRIC_NAMES
+from lmlab.ilm.infill_metrics import ALL_METRIC_NAMES, METRIC_NAMES
 from tests.conftest import write_params
 from tests.ilm.infill_helpers import ILM_TEXTS, make_ilm_dir
 
@@ -93,6 +93,8 @@ def test_params_validation():
         InfillEvalParams(test_csv="x", models={"a": "foo"})
     with pytest.raises(ValueError, match="n_masks"):
         InfillEvalParams(test_csv="x", models={"a": "ilm:x"}, n_masks=0)
+    with pytest.raises(ValueError, match="unterminated"):
+        InfillEvalParams(test_csv="x", models={"a": "ilm:x"}, unterminated="ignore")  # type: ignore[arg-type]
 
 
 def test_run_infill_eval_report_shape(eval_csv, ilm_dirs):
@@ -106,6 +108,20 @@ def test_run_infill_eval_report_shape(eval_csv, ilm_dirs):
         assert report["results"]["overall"][model]["n"] == 11
         assert sum(v["n"] for v in report["results"]["by_cefr"][model].values()) == 11
     assert len(report["predictions"]) == 2 * report["config"]["counts"]["items"]
+
+
+def test_unterminated_answers_are_scored_as_generated_or_dropped(eval_csv, ilm_dirs):
+    """The untrained fixtures never write <|endofinfill|> within 4 tokens: every answer is open."""
+    models = {"all": f"ilm:{ilm_dirs['all']}"}
+    common = dict(test_csv=str(eval_csv), models=models, max_new_tokens=4, device="cpu", threads=1)
+    kept = run_infill_eval(InfillEvalParams(**common))
+    dropped = run_infill_eval(InfillEvalParams(**common, unterminated="drop"))
+    k, d = kept["results"]["overall"]["all"], dropped["results"]["overall"]["all"]
+    assert k["n_unterminated"] == k["n"] == 11 and d["n_unterminated"] == 0
+    assert d["n_empty"] == 11 and d["unigram_recall"] == 0.0
+    rows = [r for r in kept["predictions"] if any(p.strip() for p in r["predictions"])]
+    assert rows and all(r["unterminated"] == [True] for r in kept["predictions"])
+    assert k["n_empty"] < 11  # what was generated is scored, not replaced by ""
 
 
 def _stage_main():
@@ -139,7 +155,11 @@ def test_stage_smoke_and_contract_keys(tmp_path, eval_csv, ilm_dirs, repo_root, 
             assert set(values) == {*METRIC_NAMES, "n"}
     report = json.loads(outs[0].read_text())
     assert set(report) == {"config", "results", "diagnostics"} and set(report["results"]) == {"overall", "by_cefr"}
-    assert set(report["diagnostics"]["A1"]) == {"empty_predictions"}
+    assert set(report["diagnostics"]) == {"A1", "all", "identical_predictions"}
+    assert set(report["diagnostics"]["A1"]) == {"distinct_predictions", "most_common_prediction"}
+    assert set(report["diagnostics"]["identical_predictions"]) == {"A1|all"}
+    # the report keeps the word-level scores and the counts that the metrics file leaves out
+    assert set(report["results"]["overall"]["A1"]) == {*ALL_METRIC_NAMES, "n", "n_unterminated", "n_empty"}
     first = outs[1].read_bytes()
     assert main(argv) == 0 and outs[1].read_bytes() == first  # deterministic
 
