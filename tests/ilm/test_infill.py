@@ -17,7 +17,7 @@ from lmlab.ilm.infill import (
     split_answers,
     trim_generation,
 )
-from lmlab.ilm.model_dirs import load_ilm
+from lmlab.ilm.infillers import load_ilm
 from tests.ilm.infill_helpers import make_ilm_dir
 
 # the decoding must not go through deprecated transformers APIs (e.g. ``past_key_values``, removed in 5.40)

@@ -86,7 +86,7 @@ def _fill(ilm, texts: Sequence[str], args: argparse.Namespace) -> list[str]:
 def _cmd_infill(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> None:
     from transformers.utils import logging as hf_logging
 
-    from lmlab.ilm.model_dirs import load_ilm
+    from lmlab.ilm.infillers import load_ilm
 
     hf_logging.disable_progress_bar()  # keep the terminal for the filled texts
     if args.threads:

@@ -30,7 +30,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 import torch
 from tqdm import tqdm
@@ -40,9 +41,13 @@ from lmlab.errors import InputError
 from lmlab.ilm.format import Span, mask_document, validate_spans
 from lmlab.logs import progress_disabled
 
+if TYPE_CHECKING:
+    from lmlab.ilm.infill import IlmInfiller
+
 logger = logging.getLogger(__name__)
 
-__all__ = ["InfillOptions", "Infiller", "register", "make_infiller", "parse_spec", "INFILLERS", "split_document"]
+__all__ = ["InfillOptions", "Infiller", "register", "make_infiller", "parse_spec", "INFILLERS", "split_document",
+           "load_ilm"]
 
 Item = tuple[str, Sequence[Span]]
 
@@ -108,14 +113,24 @@ def _batches(n: int, size: int) -> list[range]:
     return [range(s, min(n, s + size)) for s in range(0, n, size)]
 
 
+def load_ilm(model_dir: str | Path, device: str = "auto", tokenizer_source: str | None = None) -> IlmInfiller:
+    """An :class:`~lmlab.ilm.infill.IlmInfiller` for an ILM directory of either layout (:mod:`lmlab.ilm.model_dirs`)."""
+    from lmlab.ilm.infill import IlmInfiller
+    from lmlab.ilm.model_dirs import load_ilm_dir
+
+    runtime = select_runtime(device)  # type: ignore[arg-type]
+    loaded = load_ilm_dir(model_dir, runtime.device, tokenizer_source)
+    tokens = loaded.tokens
+    return IlmInfiller(model=loaded.model, tokenizer=loaded.tokenizer, runtime=runtime, start_id=tokens.start_infill,
+                       end_id=tokens.end_infill, mask_ids=frozenset(tokens.masks.values()))
+
+
 @dataclass
 class IlmSystem:
     spec: str
     options: InfillOptions
 
     def __post_init__(self) -> None:
-        from lmlab.ilm.model_dirs import load_ilm
-
         self.ilm = load_ilm(self.spec.partition(":")[2], self.options.device, self.options.reference_tokenizer)
         self.last_unterminated: list[list[bool]] = []
 

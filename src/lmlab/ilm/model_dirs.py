@@ -41,7 +41,6 @@ from transformers import GPT2LMHeadModel, PreTrainedModel, PreTrainedTokenizerBa
 
 from lmlab.errors import InputError
 from lmlab.ilm.format import END_INFILL, ILM_SPECIAL_TOKENS, MASK_TOKENS, START_INFILL, MaskType
-from lmlab.ilm.infill import IlmInfiller
 from lmlab.ilm.pickles import load_pickle
 from lmlab.ilm.sequences import SPECIAL_TOKENS_FILE, IlmTokens
 
@@ -49,7 +48,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["REFERENCE_MAP_FILE", "REFERENCE_WEIGHTS_FILE", "DEFAULT_REFERENCE_TOKENIZER", "REFERENCE_BASE_VOCAB",
            "Layout", "LoadedIlm", "dir_layout", "read_reference_map", "load_reference_tokenizer", "load_ilm_dir",
-           "load_ilm", "export_reference_dir"]
+           "export_reference_dir"]
 
 REFERENCE_MAP_FILE = "additional_ids_to_tokens.pkl"
 REFERENCE_WEIGHTS_FILE = "pytorch_model.bin"
@@ -208,17 +207,6 @@ def load_ilm_dir(model_dir: str | Path, device: torch.device | str = "cpu",
     model.eval()
     logger.info("loaded %s ILM dir %s (tokenizer: %s)", layout, model_dir, source)
     return LoadedIlm(model, tokenizer, tokens, layout, source)
-
-
-def load_ilm(model_dir: str | Path, device: str = "auto", tokenizer_source: str | None = None) -> IlmInfiller:
-    """An :class:`~lmlab.ilm.infill.IlmInfiller` for an ILM directory of either layout."""
-    from lmlab.device import select_runtime
-
-    runtime = select_runtime(device)  # type: ignore[arg-type]
-    loaded = load_ilm_dir(model_dir, runtime.device, tokenizer_source)
-    tokens = loaded.tokens
-    return IlmInfiller(model=loaded.model, tokenizer=loaded.tokenizer, runtime=runtime, start_id=tokens.start_infill,
-                       end_id=tokens.end_infill, mask_ids=frozenset(tokens.masks.values()))
 
 
 def _reference_order_ids(tokens: IlmTokens) -> list[int]:
