@@ -249,20 +249,37 @@ def _score(items: Sequence[EvalItem], predictions: Sequence[Sequence[str]], unte
     return overall, {level: summary(by_level[level], flags[level]) for level in sorted(by_level)}
 
 
-def _diagnostics(predictions: Mapping[str, Sequence[Sequence[str]]]) -> dict[str, Any]:
-    """Can the models be told apart? Distinct and most common predictions per model, and for every
-    pair of models the share of spans where both predicted the same (normalised) string."""
+def _diagnostics(predictions: Mapping[str, Sequence[Sequence[str]]], span_f1: Mapping[str, Sequence[float]],
+                 seed: int) -> dict[str, Any]:
+    """Can the models be told apart? (the report's ``diagnostics``)
+
+    Per model: distinct and most common (normalised) predictions. Per pair of models ``a|b``:
+    the share of spans where both predicted the same string (``identical_predictions``), and
+    the difference of their character ``unigram_f1`` (a minus b) with a 95% bootstrap interval
+    paired over spans (``unigram_f1_difference``; ``separated`` when it excludes 0).
+    """
+    import numpy as np
+
+    from lmlab.statistics import bootstrap_ci
+
     flat = {name: [normalize(p) for preds in rows for p in preds] for name, rows in predictions.items()}
     out: dict[str, Any] = {}
     for name, preds in flat.items():
         common = Counter(preds).most_common(1)
         out[name] = {"distinct_predictions": len(set(preds)),
                      "most_common_prediction": {"text": common[0][0], "count": common[0][1]} if common else None}
-    names = list(flat)
-    out["identical_predictions"] = {
-        f"{a}|{b}": sum(x == y for x, y in zip(flat[a], flat[b])) / max(1, len(flat[a]))
-        for i, a in enumerate(names) for b in names[i + 1:]
-    }
+    pairs = [(a, b) for i, a in enumerate(flat) for b in list(flat)[i + 1:]]
+    out["identical_predictions"] = {f"{a}|{b}": sum(x == y for x, y in zip(flat[a], flat[b])) / max(1, len(flat[a]))
+                                    for a, b in pairs}
+    differences = {}
+    for a, b in pairs:
+        if len(span_f1[a]) < 2:
+            continue
+        ci = bootstrap_ci([np.asarray(span_f1[a]) - np.asarray(span_f1[b])], lambda d: d.mean(axis=-1),
+                          n_resamples=1000, seed=seed)
+        differences[f"{a}|{b}"] = {"estimate": ci.estimate, "low": ci.low, "high": ci.high,
+                                   "separated": bool(ci.low > 0 or ci.high < 0)}
+    out["unigram_f1_difference"] = differences
     return out
 
 
@@ -285,7 +302,7 @@ def run_infill_eval(params: InfillEvalParams) -> dict[str, Any]:
                             max_new_tokens=params.max_new_tokens, batch_size=params.batch_size, device=params.device,
                             reference_tokenizer=params.reference_tokenizer,
                             keep_unterminated=params.unterminated == "keep")
-    overall, by_cefr, all_predictions, rows = {}, {}, {}, []
+    overall, by_cefr, all_predictions, span_f1, rows = {}, {}, {}, {}, []
     pairs = [(item.doc, item.spans) for item in items]
     for name, spec in params.models.items():
         infiller = make_infiller(spec, options)
@@ -297,6 +314,8 @@ def run_infill_eval(params: InfillEvalParams) -> dict[str, Any]:
         unterminated = getattr(infiller, "last_unterminated", None) or [[False] * len(p) for p in predictions]
         overall[name], by_cefr[name] = _score(items, predictions, unterminated, params.overlap)
         all_predictions[name] = predictions
+        span_f1[name] = [span_scores(p, a, params.overlap).unigram_f1
+                         for item, preds in zip(items, predictions) for p, a in zip(preds, item.answers)]
         if overall[name]["n_unterminated"]:
             logger.warning("%s: %d of %d answers had no <|endofinfill|> within max_new_tokens (%d): %s", name,
                            overall[name]["n_unterminated"], overall[name]["n"], params.max_new_tokens,
@@ -311,7 +330,7 @@ def run_infill_eval(params: InfillEvalParams) -> dict[str, Any]:
 
     config = {**params_to_dict(params), "counts": counts}
     return {"config": config, "results": {"overall": overall, "by_cefr": by_cefr},
-            "diagnostics": _diagnostics(all_predictions), "predictions": rows}
+            "diagnostics": _diagnostics(all_predictions, span_f1, params.seed), "predictions": rows}
 
 
 CONTRACT_KEYS = (*METRIC_NAMES, "n")
