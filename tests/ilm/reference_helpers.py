@@ -64,7 +64,8 @@ def make_reference_dir(out: Path, base_vocab: int, seed: int = 0, n_embd: int = 
     torch.manual_seed(seed)
     model = GPT2LMHeadModel(config).eval()
     out.mkdir(parents=True, exist_ok=True)
-    torch.save(reference_state_dict(model), out / "pytorch_model.bin")
+    # torch 1.4 (the reference's pin) wrote the legacy, non-zip serialization
+    torch.save(reference_state_dict(model), out / "pytorch_model.bin", _use_new_zipfile_serialization=False)
     legacy_config = {
         "architectures": ["GPT2LMHeadModel"], "attn_pdrop": 0.1, "embd_pdrop": 0.1, "finetuning_task": None,
         "bos_token_id": 0, "eos_token_id": 0,  # <|endoftext|> of the fixture BPE (GPT-2's is 50256)
