@@ -125,6 +125,19 @@ def test_export_of_an_lmlab_dir_round_trips_with_identical_logits(tmp_path):
     assert torch.equal(_logits(exported.model, ids), _logits(original.model, ids))
 
 
+def test_export_round_trip_gives_identical_infills(tmp_path):
+    """ilm_train saves ``use_cache: false`` in config.json (true in generation_config.json, which the
+    reference layout lacks): decoding must not depend on it."""
+    lmlab_dir = make_ilm_dir(tmp_path / "lmlab", train_steps=30, seed=1)
+    config = json.loads((lmlab_dir / "config.json").read_text())
+    (lmlab_dir / "config.json").write_text(json.dumps({**config, "use_cache": False}))
+    export_reference_dir(lmlab_dir, tmp_path / "exported")
+    assert not (tmp_path / "exported" / "generation_config.json").exists()
+    contexts = [ILM_TEXTS[i][:20] + "<|infill_word|>" + ILM_TEXTS[i][25:] for i in range(len(ILM_TEXTS))]
+    original = load_ilm(lmlab_dir, "cpu").infill(contexts, max_new_tokens=24)
+    assert load_ilm(tmp_path / "exported", "cpu").infill(contexts, max_new_tokens=24) == original
+
+
 def test_export_of_a_gpt2_sized_model_is_reference_compatible(tmp_path):
     tokenizer = make_gpt2_sized_tokenizer_files(tmp_path / "gpt2-sized")
     ref_dir = tmp_path / "ref"

@@ -297,6 +297,9 @@ def _generate_batch(
     out = model.generate(
         input_ids.to(device), attention_mask=attention.to(device), max_new_tokens=max(budgets),
         eos_token_id=None, pad_token_id=pad_id,  # rows stop only through StopAfterAnswers
+        # decode with the KV cache whatever the saved config says: a trained dir stores use_cache=false
+        # in config.json (training) and true in generation_config.json, which other layouts lack
+        use_cache=True,
         stopping_criteria=StoppingCriteriaList([StopAfterAnswers(end_id, width, ks, budgets)]),
         **cache, **_decoding_kwargs(decoding, top_p),
     )
