@@ -156,6 +156,15 @@ def test_infill_eval_and_perplexity_eval_accept_a_reference_dir(reference, gpt2_
     report = run_infill_eval(InfillEvalParams(test_csv=str(csv), models={"ref": f"ilm:{ref_dir}"}, max_new_tokens=3,
                                               device="cpu", reference_tokenizer=str(gpt2_tokenizer)))
     assert report["results"]["overall"]["ref"]["n"] == len(ILM_TEXTS)
+    # the same through `lmlab infill-eval`, with the reference's reading of unterminated answers
+    outs = [tmp_path / "e.json", tmp_path / "m.json", tmp_path / "p.jsonl"]
+    code = main(["infill-eval", "--csv", str(csv), "--model", f"ref=ilm:{ref_dir}", "--reference-tokenizer",
+                 str(gpt2_tokenizer), "--unterminated", "drop", "--overlap", "multiset", "--max-new-tokens", "3",
+                 "--device", "cpu", "--out", str(outs[0]), "--metrics", str(outs[1]), "--predictions", str(outs[2])],
+                stdout=io.StringIO())
+    cli_report = json.loads(outs[0].read_text())
+    assert code == 0 and cli_report["config"]["unterminated"] == "drop" and cli_report["config"]["overlap"] == "multiset"
+    assert cli_report["results"]["overall"]["ref"]["n_unterminated"] == 0
     masked = [(ILM_TEXTS[0], [[(int(MaskType.WORD), 2, 4)], [(int(MaskType.NGRAM), 7, 9)]]),
               (ILM_TEXTS[3], [[(int(MaskType.WORD), 3, 4)]])]
     results = evaluate_matrix({"ref": ref_dir}, {"A1": masked},
