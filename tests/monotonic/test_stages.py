@@ -74,6 +74,17 @@ def test_family_stages_in_process(tmp_path):
     rows = [json.loads(line) for line in (tmp_path / "logs/hotflip.jsonl").read_text().splitlines()]
     assert len(rows) == 2 * 12 and all(f["position"] < 8 for r in rows for f in r["flips"])
     assert outs["--plot"].stat().st_size > 0
+    # a collapsed monotone arm (the 135M case: gap ~74,000 %): the stage withholds the reduction
+    collapsed = {**json.loads(ppl.read_text()), "ppl_gap_pct": 74_000.0}
+    collapsed["ppl"]["monotonic"] = 740.0 * collapsed["ppl"]["baseline"]
+    (tmp_path / "collapsed.json").write_text(json.dumps(collapsed))
+    bad = [*args[:args.index("--perplexity") + 1], str(tmp_path / "collapsed.json"), *args[args.index("--perplexity") + 2:]]
+    assert mono_attack.main(bad) == 0
+    metrics = json.loads(outs["--metrics"].read_text())
+    assert metrics["attack_reduction_meaningful"] is False and metrics["attack_reduction_pct"] is None
+    assert metrics["attack_change_pp"] is None and not any(metrics["criteria"].values())
+    rows = {r["quantity"]: r for r in json.loads(outs["--writeup"].read_text())["rows"]}
+    assert rows["HotFlip attack reduction (%, relative)"]["lmlab"].startswith("not meaningful")
     # a corpus too short for the HotFlip context/target split: clear error, no half-written outputs
     monotonic["attack"]["hotflip"]["context_tokens"] = 400
     params = str(write_params(tmp_path / "params_bad.yaml", {"monotonic": monotonic}))
