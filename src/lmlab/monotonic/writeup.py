@@ -109,7 +109,9 @@ def writeup_rows(metrics: Mapping[str, Any]) -> list[WriteupRow]:
                    EXPECTED_CONSTRAINT_RATIO,
                    _ratio(_get(metrics, "ppl", "monotonic_before_recovery"), _get(metrics, "ppl", "pretrained")),
                    source=f"{METRICS}:ppl.monotonic_before_recovery / ppl.pretrained",
-                   note="derived from the write-up's ~18-20 (monotone, initial) and ~10.0-10.5 (baseline, final)"),
+                   note="derived from the write-up's ~18-20 (monotone, initial) / ~10.0-10.5 (baseline, final); "
+                        "lmlab divides by the pretrained base (the write-up gives none; for a converged Pythia "
+                        "it is close to the final baseline, for the embedded tiny base it is not)"),
         WriteupRow("perplexity of the baseline after recovery", EXPECTED["ppl_baseline"],
                    finite(_get(metrics, "ppl", "baseline")), source=f"{METRICS}:ppl.baseline",
                    note=f"{_EXPECTED}; {_SCALE}"),
