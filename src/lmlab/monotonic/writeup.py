@@ -61,8 +61,8 @@ SIMULATION = {"ppl_gap_pct": "+7.2 %", "attack_reduction_pct": "69.0 %"}
 # "## Model: Pythia-1.4B": "~560M FFN parameters (40% of total)".
 FFN_PARAMETERS = "~560M (40 %)"
 
-_SCALE = "embedded: tiny GPT-NeoX on synthetic text, not comparable in absolute terms to Pythia-1.4B on the Pile"
-_EXPECTED = "write-up's expectation (T5-small pattern), not a measured Pythia result"
+_SCALE = "absolute perplexities compare only at the write-up's scale (Pythia-1.4B on the Pile)"
+_EXPECTED = "write-up's expectation, not a measured result"
 
 
 def _get(metrics: Mapping[str, Any], *keys: str) -> Any:
@@ -148,6 +148,9 @@ def writeup_rows(metrics: Mapping[str, Any]) -> list[WriteupRow]:
                    note="needs Pythia-1.4B; lmlab counts them (the model's monotonic.json, constrained_parameters): "
                         "both projections are 2 x 2048 x 8192 x 24 = 805M weights (57 %), not 560M"),
     ]
+    g, r = finite(gap), finite(reduction)
+    both = (f"gap {'undefined' if g is None else f'{g:.1f} %'}, reduction "
+            f"{('undefined' if r is None else f'{r:.1f} %') if ok else 'not meaningful'}")
     for tier in TIERS:
         label = "minimal ('Good Enough')" if tier.name == "minimal" else "strong ('Publication Quality')"
         rows += [
@@ -159,7 +162,7 @@ def writeup_rows(metrics: Mapping[str, Any]) -> list[WriteupRow]:
                        source=f"{METRICS}:attack_reduction_pct",
                        passed=criteria[reduction_criterion(tier)],
                        note="" if ok else "fails: robustness of a model failing the perplexity criterion is not a gain"),
-            WriteupRow(f"success, {label}: both criteria", "both hold", "passed" if criteria[tier.name] else "failed",
+            WriteupRow(f"success, {label}: both criteria", "both hold", both,
                        source=f"{METRICS}:criteria.{tier.name}", passed=criteria[tier.name]),
         ]
     rows.append(WriteupRow("success criterion, strong: consistent across seeds", "consistent across seeds",

@@ -258,8 +258,12 @@ def render_markdown(
     bodies: Mapping[str, list[str]],
     plots: Mapping[str, Sequence[Path]],
     out_path: Path,
+    extra_sections: Sequence[str] = (),
 ) -> str:
-    """The summary page; plots are embedded with paths relative to ``out_path``."""
+    """The summary page; plots are embedded with paths relative to ``out_path``.
+
+    ``extra_sections`` (Markdown lines, e.g. the write-up comparison) follow the family sections.
+    """
     lines = [
         "# lmlab summary",
         "",
@@ -282,4 +286,5 @@ def render_markdown(
         for plot in plots.get(family, ()):
             rel = os.path.relpath(plot, out_path.parent)
             lines += [f"![{plot.stem}]({rel})", ""]
+    lines += list(extra_sections)
     return "\n".join(lines).rstrip() + "\n"
