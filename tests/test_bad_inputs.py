@@ -216,10 +216,10 @@ def a_ens_train(c: Ctx):
 
 def a_ens_compare(c: Ctx):
     outs = [c.out("report.json"), c.out("ensemble.json"), c.out("plots") / "ensemble_agreement.png",
-            c.out("plots") / "ensemble_class_accuracy.png"]
+            c.out("plots") / "ensemble_class_accuracy.png", c.out("examples.csv"), c.out("writeup.json")]
     return (["--test", str(c.tmp / "in" / "data.jsonl"), "--train", str(c.tmp / "in" / "data.jsonl"),
              "--models-dir", str(c.tmp / "no-models"), "--report", str(outs[0]), "--metrics", str(outs[1]),
-             "--plots-dir", str(c.out("plots"))], outs)
+             "--plots-dir", str(c.out("plots")), "--examples-csv", str(outs[4]), "--writeup", str(outs[5])], outs)
 
 
 def a_wl_sample(c: Ctx):
@@ -267,14 +267,16 @@ def a_mono_train(c: Ctx):
 
 def a_mono_eval(c: Ctx):
     return (["--baseline", str(c.tmp / "no-model"), "--monotonic", str(c.tmp / "no-model"),
-             "--test", str(c.tmp / "in" / "test.jsonl"), "--out", str(c.out("ppl.json"))], [c.out("ppl.json")])
+             "--pretrained", str(c.tmp / "no-model"), "--test", str(c.tmp / "in" / "test.jsonl"),
+             "--out", str(c.out("ppl.json"))], [c.out("ppl.json")])
 
 
 def a_mono_attack(c: Ctx):
-    outs = [c.out("logs") / "uat.jsonl", c.out("logs") / "hotflip.jsonl", c.out("monotonic.json"), c.out("plot.png")]
+    outs = [c.out("logs") / "uat.jsonl", c.out("logs") / "hotflip.jsonl", c.out("monotonic.json"), c.out("plot.png"),
+            c.out("writeup.json")]
     return (["--baseline", str(c.tmp / "no-model"), "--monotonic", str(c.tmp / "no-model"), "--splits", str(c.tmp / "in"),
              "--perplexity", str(c.tmp / "in" / "ppl.json"), "--logs", str(c.out("logs")), "--metrics", str(outs[2]),
-             "--plot", str(outs[3])], outs)
+             "--plot", str(outs[3]), "--writeup", str(outs[4])], outs)
 
 
 def a_report(c: Ctx):
