@@ -52,7 +52,7 @@ def profile(rows: list[dict], wall: float | None) -> str:
     total_work = sum(r["work_s"] for r in rows)
     span = max(r["end"] for r in rows) - min(r["process_start"] for r in rows)
     wall = wall if wall is not None else span
-    lines = [f"| stage | start-up s | work s | total s | start-up share |", "|---|---|---|---|---|"]
+    lines = ["| stage | start-up s | work s | total s | start-up share |", "|---|---|---|---|---|"]
     for r in sorted(rows, key=lambda r: -(r["startup_s"] + r["work_s"])):
         total = r["startup_s"] + r["work_s"]
         lines.append(f"| {r['stage']} | {r['startup_s']:.1f} | {r['work_s']:.1f} | {total:.1f} | "

@@ -1,6 +1,7 @@
-"""DVC stage `ens_split`: validate the instruction JSONL, strip class names, stratified split.
+"""DVC stage `ens_split`: validate the instruction JSONL, strip class names, subsample, split.
 
-Writes `train.jsonl`, `valid.jsonl` and `test.jsonl` into `--out-dir`. Bad input (a line that
+Writes `train.jsonl`, `valid.jsonl` and `test.jsonl` into `--out-dir` (`ensemble.data.split:
+writeup`: `test.jsonl` is the write-up's 10 % validation, which it compares on). Bad input (a line that
 is not JSON, a row missing a field, an empty file) stops the stage with the file and line.
 """
 
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from lmlab.artifacts import atomic_dir, stage_outputs
 from lmlab.config import load_params
-from lmlab.ensemble.data import DataParams, prepare_rows, read_instruction_rows, stratified_split
+from lmlab.ensemble.data import DataParams, prepare_rows, read_instruction_rows, split_rows
 from lmlab.stage import stage_main, stage_parser
 
 
@@ -25,10 +26,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     params = load_params(DataParams, args.params, "ensemble.data", top_level=("seed",))
     source = args.jsonl or Path(params.jsonl)
     rows = prepare_rows(read_instruction_rows(source), params.strip_class_from_instruction)
-    splits = stratified_split(rows, params.valid_fraction, params.test_fraction, params.seed)
+    splits = split_rows(rows, params)
     with stage_outputs([args.out_dir]), atomic_dir(args.out_dir) as tmp:
-        for name, split_rows in splits.items():
-            text = "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in split_rows)
+        for name, part in splits.items():
+            text = "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in part)
             (tmp / f"{name}.jsonl").write_text(text, encoding="utf-8")
 
 

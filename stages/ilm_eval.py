@@ -5,6 +5,9 @@ the metrics (`ppl.<model>.<level>` = infill_textonly perplexity, `specialization
 `specialization_gain_ci.<name>.{low,high}` for every `<level>` and `transfer-<level>` model against
 `all`), the full report with losses and counts, and two plots. `ilm_eval` runs the 6 x 6 matrix;
 `ilm_eval_transfer@<LEVEL>` compares the level's transfer, specialised and general models.
+A `--model` DIR may also be an ILM trained by the reference's `train_ilm.py` (`pytorch_model.bin`,
+`config.json`, `additional_ids_to_tokens.pkl`; tokenizer from `ilm.eval.reference_tokenizer` unless
+the dir holds one: `lmlab.ilm.model_dirs`).
 """
 
 from __future__ import annotations

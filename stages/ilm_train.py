@@ -1,6 +1,7 @@
 """DVC stages `ilm_train@<LEVEL>` and `ilm_train_transfer@<LEVEL>`: train one infilling LM.
 
-`ilm_train@<LEVEL>` trains from the base model in `ilm.model`. With `--transfer` the model is
+`ilm_train@<LEVEL>` trains from the base model in `ilm.model` for the level's budget
+`ilm.budget.<LEVEL>` (steps or epochs; null: `ilm.train.trainer`'s). With `--transfer` the model is
 fine-tuned from `--init-from` (the general `all` model) for `ilm.transfer.max_steps`; those stages
 exist only for the levels listed in `ilm.transfer.levels` (empty by default).
 Run under plain `python` or `torchrun`; only rank 0 writes outputs. A killed run resumes from the
@@ -16,7 +17,14 @@ from lmlab.artifacts import stage_outputs
 from lmlab.config import load_params, params_to_dict
 from lmlab.ilm.pickles import load_pickle
 from lmlab.ilm.sequences import check_masked
-from lmlab.ilm.training import IlmTrainParams, TransferParams, apply_transfer, train_ilm
+from lmlab.ilm.training import (
+    IlmTrainParams,
+    LevelBudget,
+    TransferParams,
+    apply_budget,
+    apply_transfer,
+    train_ilm,
+)
 from lmlab.modeling import ModelSpec
 from lmlab.stage import is_main_process, stage_main, stage_parser
 from lmlab.tokenization import load_tokenizer
@@ -41,9 +49,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error("--transfer needs --init-from")
     spec = load_params(ModelSpec, args.params, "ilm.model")
     params = load_params(IlmTrainParams, args.params, "ilm.train", top_level=("seed",))
-    resolved = {"seed": params.seed, "level": args.level, "model": params_to_dict(spec),
-                "train": params_to_dict(params)}
-    if transfer is not None:
+    resolved = {"seed": params.seed, "level": args.level, "model": params_to_dict(spec)}
+    if transfer is None:  # the transfer variant's length is ilm.transfer's, not the level's budget
+        budget = load_params(LevelBudget, args.params, f"ilm.budget.{args.level}")
+        params = apply_budget(params, budget)
+        resolved.update(train=params_to_dict(params), budget=params_to_dict(budget))
+    else:
+        resolved["train"] = params_to_dict(params)
         spec, params, resolved = apply_transfer(spec, params, transfer, args.init_from, resolved)
     with stage_outputs(outs if is_main_process() else []):
         train_ilm(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 # Offline before anything imports transformers / datasets / dvc.
 for _key, _value in {
@@ -110,6 +111,7 @@ def load_script(name: str) -> Any:
 
     spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "scripts" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses defined in the script look their module up
     spec.loader.exec_module(module)
     return module
 
@@ -160,7 +162,7 @@ def _keep_sections(node: Any, paths: list[list[str]], where: str) -> Any:
 
 
 #: Paths every copy that is a git/DVC repository needs, whatever ``files`` says.
-PROJECT_FILES = (".dvc/", ".dvcignore", ".gitignore")
+PROJECT_FILES = (".dvc/", ".dvcignore", ".gitignore", "scripts/launch")
 
 
 def copy_repository(dest: Path, params_overrides: Mapping[str, Any] | None = None, *,

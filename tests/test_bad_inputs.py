@@ -216,10 +216,10 @@ def a_ens_train(c: Ctx):
 
 def a_ens_compare(c: Ctx):
     outs = [c.out("report.json"), c.out("ensemble.json"), c.out("plots") / "ensemble_agreement.png",
-            c.out("plots") / "ensemble_class_accuracy.png"]
+            c.out("plots") / "ensemble_class_accuracy.png", c.out("examples.csv"), c.out("writeup.json")]
     return (["--test", str(c.tmp / "in" / "data.jsonl"), "--train", str(c.tmp / "in" / "data.jsonl"),
              "--models-dir", str(c.tmp / "no-models"), "--report", str(outs[0]), "--metrics", str(outs[1]),
-             "--plots-dir", str(c.out("plots"))], outs)
+             "--plots-dir", str(c.out("plots")), "--examples-csv", str(outs[4]), "--writeup", str(outs[5])], outs)
 
 
 def a_wl_sample(c: Ctx):
@@ -234,15 +234,16 @@ def a_wl_data(c: Ctx):
 
 def a_wl_train(c: Ctx):
     outs = [c.out("model"), c.out("live")]
-    return (["--config", "frac_1_2-accept", "--train", str(c.tmp / "in" / "data.jsonl"), "--tokenizer", str(c.tokenizer),
+    return (["--config", "odds_1_2-accept", "--train", str(c.tmp / "in" / "data.jsonl"), "--tokenizer", str(c.tokenizer),
              "--out", str(outs[0]), "--checkpoints", str(c.out("ckpt")), "--live", str(outs[1])], outs)
 
 
 def a_wl_eval(c: Ctx):
     outs = [c.out("weighted.json"), c.out("eval.json"), c.out("plots") / "weighted_acceptance.png",
-            c.out("plots") / "weighted_accuracy.png"]
+            c.out("plots") / "weighted_accuracy.png", c.out("writeup.json")]
     return (["--test", str(c.tmp / "in" / "data.jsonl"), "--models", str(c.tmp / "no-models"),
-             "--metrics", str(outs[0]), "--eval-json", str(outs[1]), "--plots", str(c.out("plots"))], outs)
+             "--sets-summary", str(c.tmp / "no-sets" / "summary.json"), "--metrics", str(outs[0]),
+             "--eval-json", str(outs[1]), "--plots", str(c.out("plots")), "--writeup", str(outs[4])], outs)
 
 
 def a_mono_sample(c: Ctx):
@@ -267,14 +268,16 @@ def a_mono_train(c: Ctx):
 
 def a_mono_eval(c: Ctx):
     return (["--baseline", str(c.tmp / "no-model"), "--monotonic", str(c.tmp / "no-model"),
-             "--test", str(c.tmp / "in" / "test.jsonl"), "--out", str(c.out("ppl.json"))], [c.out("ppl.json")])
+             "--pretrained", str(c.tmp / "no-model"), "--test", str(c.tmp / "in" / "test.jsonl"),
+             "--out", str(c.out("ppl.json"))], [c.out("ppl.json")])
 
 
 def a_mono_attack(c: Ctx):
-    outs = [c.out("logs") / "uat.jsonl", c.out("logs") / "hotflip.jsonl", c.out("monotonic.json"), c.out("plot.png")]
+    outs = [c.out("logs") / "uat.jsonl", c.out("logs") / "hotflip.jsonl", c.out("monotonic.json"), c.out("plot.png"),
+            c.out("writeup.json")]
     return (["--baseline", str(c.tmp / "no-model"), "--monotonic", str(c.tmp / "no-model"), "--splits", str(c.tmp / "in"),
              "--perplexity", str(c.tmp / "in" / "ppl.json"), "--logs", str(c.out("logs")), "--metrics", str(outs[2]),
-             "--plot", str(outs[3])], outs)
+             "--plot", str(outs[3]), "--writeup", str(outs[4])], outs)
 
 
 def a_report(c: Ctx):
@@ -513,14 +516,14 @@ CASES = [
     row("wl_data-zero-rows", "wl_data", a_wl_data,
         both(text_file("data.jsonl", jsonl(DECISION)), params_only(**{"weighted.sets.n_rows": 0})),
         P.format(r"weighted\.sets\.n_rows")),
-    row("wl_data-fraction-out-of-range", "wl_data", a_wl_data,
-        both(text_file("data.jsonl", jsonl(DECISION)), params_only(**{"weighted.sets.fractions": {"half": 1.5}})),
-        r"key 'weighted\.sets\.fractions"),
-    row("wl_data-config-unknown-fraction", "wl_data", a_wl_data,
+    row("wl_data-odds-out-of-range", "wl_data", a_wl_data,
+        both(text_file("data.jsonl", jsonl(DECISION)), params_only(**{"weighted.sets.odds": {"none": [1, 0]}})),
+        r"key 'weighted\.sets\.odds"),
+    row("wl_data-config-unknown-set", "wl_data", a_wl_data,
         both(text_file("data.jsonl", jsonl(DECISION)),
-             params_only(**{"weighted.configs.baseline": {"fraction": "frac_9", "variant": "accept",
-                                                          "gamma_key": "weighted.baseline_gamma"}})),
-        P.format(r"weighted\.configs\.baseline\.fraction") + ".*unknown fraction"),
+             params_only(**{"weighted.configs.odds_1_2-baseline": {"set": "odds_9", "variant": "accept",
+                                                                   "gamma_key": "weighted.baseline_gamma"}})),
+        P.format(r"weighted\.configs\.odds_1_2-baseline\.set") + ".*unknown set"),
     row("wl_data-configs-empty", "wl_data", a_wl_data,
         both(text_file("data.jsonl", jsonl(DECISION)), params_only(**{"weighted.configs": {}})),
         P.format(r"weighted\.configs")),
@@ -533,14 +536,14 @@ CASES = [
         both(text_file("data.jsonl", jsonl(DECISION)), params_only(gamma="four")), P.format("gamma")),
     row("wl_train-bad-variant", "wl_train", a_wl_train,
         both(text_file("data.jsonl", jsonl(DECISION)),
-             params_only(**{"weighted.configs.frac_1_2-accept": {"fraction": "frac_1_2", "variant": "both",
+             params_only(**{"weighted.configs.odds_1_2-accept": {"set": "odds_1_2", "variant": "both",
                                                                  "gamma_key": "gamma"}})),
-        P.format(r"weighted\.configs\.frac_1_2-accept\.variant")),
+        P.format(r"weighted\.configs\.odds_1_2-accept\.variant")),
     row("wl_train-seed-wrong-type", "wl_train", a_wl_train,
         both(text_file("data.jsonl", jsonl(DECISION)), params_only(seed="zero")), P.format("seed")),
     row("wl_train-baseline-gamma-bool", "wl_train", a_wl_train,
         both(text_file("data.jsonl", jsonl(DECISION)),
-             params_only(**{"weighted.configs.frac_1_2-accept": {"fraction": "frac_1_2", "variant": "accept",
+             params_only(**{"weighted.configs.odds_1_2-accept": {"set": "odds_1_2", "variant": "accept",
                                                                  "gamma_key": "weighted.baseline_gamma"},
                             "weighted.baseline_gamma": True})),
         P.format(r"weighted\.baseline_gamma") + ".*expected a number"),
@@ -558,13 +561,16 @@ CASES = [
     row("wl_eval-gamma-wrong-type", "wl_eval", a_wl_eval,
         both(text_file("data.jsonl", jsonl(DECISION)), params_only(gamma="four")),
         P.format("gamma") + ".*dvc exp run -S gamma=4.0"),
-    row("wl_eval-config-unknown-fraction", "wl_eval", a_wl_eval,
+    row("wl_eval-config-unknown-set", "wl_eval", a_wl_eval,
         both(text_file("data.jsonl", jsonl(DECISION)),
-             params_only(**{"weighted.configs.baseline.fraction": "frac_9"})),
-        P.format(r"weighted\.configs\.baseline\.fraction")),
-    row("wl_eval-fractions-wrong-type", "wl_eval", a_wl_eval,
-        both(text_file("data.jsonl", jsonl(DECISION)), params_only(**{"weighted.sets.fractions": [0.5]})),
-        P.format(r"weighted\.sets\.fractions")),
+             params_only(**{"weighted.configs.odds_1_2-baseline.set": "odds_9"})),
+        P.format(r"weighted\.configs\.odds_1_2-baseline\.set")),
+    row("wl_eval-odds-wrong-type", "wl_eval", a_wl_eval,
+        both(text_file("data.jsonl", jsonl(DECISION)), params_only(**{"weighted.sets.odds": [0.5]})),
+        P.format(r"weighted\.sets\.odds")),
+    row("wl_eval-grid-unknown-set", "wl_eval", a_wl_eval,
+        both(text_file("data.jsonl", jsonl(DECISION)), params_only(**{"weighted.grid.gammas": {"odds_9": [2.0]}})),
+        P.format(r"weighted\.grid\.gammas\.odds_9") + ".*unknown set"),
     # ---- mono_sample
     row("mono_sample-too-few", "mono_sample", a_mono_sample, params_only(**{"monotonic.sample.n_documents": -3}),
         P.format(r"monotonic\.sample\.n_documents")),

@@ -1,7 +1,8 @@
 """One training stage under ``torchrun`` with 2 CPU processes (gloo) against 1 process.
 
 The cheapest training stage, ``wl_train`` (stages/wl_train.py, a 1-layer GPT-2), is
-launched exactly as dvc.yaml does (``torchrun --standalone --nproc_per_node=N``) on a tiny
+launched exactly as dvc.yaml does (``scripts/launch N``: ``torchrun --standalone --nproc_per_node=N``
+for N > 1, the plain interpreter for N = 1) on a tiny
 data set built in-process by the family's own stages. The 2-process run gets half the
 per-device batch, so both runs see the same 16 examples per optimiser step (accelerate shards
 each global batch over the ranks). The runs are not bit-identical: each rank averages its loss
@@ -57,19 +58,21 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def launch(inputs: Path, run_dir: Path, nproc: int, seed: int = 0) -> tuple[dict[str, torch.Tensor], str]:
-    """``torchrun`` the stage with ``nproc`` processes; per-device batch = 16 / nproc."""
+def launch(inputs: Path, run_dir: Path, nproc: int, seed: int = 0,
+           launcher: list[str] | None = None) -> tuple[dict[str, torch.Tensor], str]:
+    """Launch the stage as dvc.yaml does with ``nproc`` processes (or with ``launcher``); per-device batch = 16 / nproc."""
     run_dir.mkdir()
     overrides = {**TINY, "seed": seed, "weighted.training.batch_size": 16 // nproc}
     params = write_params(run_dir / "params.yaml", overrides)
-    torchrun = Path(sys.executable).parent / "torchrun"
-    cmd = [str(torchrun), "--standalone", f"--nproc_per_node={nproc}", str(REPO_ROOT / "stages" / "wl_train.py"),
+    launcher = launcher or [str(REPO_ROOT / "scripts" / "launch"), str(nproc)]
+    cmd = [*launcher, str(REPO_ROOT / "stages" / "wl_train.py"),
            "--params", str(params), "--config", CONFIG, "--train", str(inputs / "sets" / "frac_1_2.jsonl"),
            "--tokenizer", str(inputs / "tokenizer"), "--out", str(run_dir / "out"),
            "--checkpoints", str(run_dir / "checkpoints"), "--live", str(run_dir / "live")]
     env = dvc_env()
     env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "src"), env.get("PYTHONPATH", "")])
     env["OMP_NUM_THREADS"] = "1"
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     proc = subprocess.run(cmd, cwd=run_dir, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, f"{' '.join(cmd)}\n{proc.stdout}\n{proc.stderr[-6000:]}"
     return load_weights(run_dir / "out"), proc.stdout + proc.stderr
@@ -122,3 +125,19 @@ def test_two_processes_match_one_process_and_only_rank0_writes(inputs: Path, tmp
     assert tree(tmp_path / "two" / "checkpoints") == sorted(expected)
     leftovers = [p for p in (tmp_path / "two").rglob("*") if ".tmp-" in p.name or "rank" in p.name.lower()]
     assert not leftovers, leftovers
+
+
+def test_one_process_runs_without_torchrun_and_gives_the_same_bytes(inputs: Path, tmp_path: Path) -> None:
+    """``scripts/launch 1`` skips torchrun's parent process (~3 s per stage) and changes nothing."""
+    plain, log_plain = launch(inputs, tmp_path / "plain", nproc=1)
+    torchrun = str(Path(sys.executable).parent / "torchrun")
+    launched, _ = launch(inputs, tmp_path / "torchrun", nproc=1, launcher=[torchrun, "--standalone", "--nproc_per_node=1"])
+    assert plain.keys() == launched.keys()
+    assert all(torch.equal(plain[k], launched[k]) for k in plain)
+    assert "torchrun" not in log_plain
+
+
+def test_launch_refuses_a_bad_process_count(tmp_path: Path) -> None:
+    proc = subprocess.run([str(REPO_ROOT / "scripts" / "launch"), "two", "stages/wl_train.py"], cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "launcher.num_processes must be a positive integer, got 'two'" in proc.stderr

@@ -2,7 +2,7 @@
 
 In a throw-away repository copy shrunk by params overrides, the data stages of every family
 (generated samples, splits, masked pickles, weighted training sets and tokenizer) and one tiny
-training stage (``wl_train@baseline``) run twice. Every output file of those stages must be
+training stage (``wl_train@odds_1_2-baseline``) run twice. Every output file of those stages must be
 byte-identical, the metrics JSON identical, and the output hashes recorded in ``dvc.lock``
 the same.
 
@@ -26,7 +26,7 @@ from tests.conftest import copy_repository, run
 
 pytestmark = pytest.mark.slow
 
-TRAIN = "wl_train@baseline"
+TRAIN = "wl_train@odds_1_2-baseline"
 # Tokenizer stages other than the one the training stage needs are left out to keep the test
 # short: BPE training is deterministic (tests/test_tokenization.py).
 STAGES = [
@@ -75,8 +75,8 @@ def file_digests(repo: Path, outs: list[str]) -> dict[str, str]:
 
 
 def metrics(repo: Path) -> dict[str, object]:
-    files = [*sorted((repo / "reports").rglob("*.json")), repo / "models/weighted/baseline/train_summary.json",
-             repo / "dvclive/weighted/baseline/metrics.json"]
+    files = [*sorted((repo / "reports").rglob("*.json")), repo / "models/weighted/odds_1_2-baseline/train_summary.json",
+             repo / "dvclive/weighted/odds_1_2-baseline/metrics.json"]
     return {str(f.relative_to(repo)): json.loads(f.read_text()) for f in files}
 
 
@@ -89,11 +89,11 @@ def test_repro_twice_gives_identical_artifacts(tmp_path: Path) -> None:
     first_lock = lock_outs(repo)
     first_files = file_digests(repo, list(first_lock))
     first_metrics = metrics(repo)
-    assert "models/weighted/baseline" in first_lock and "data/ilm/masked/A1" in first_lock
+    assert "models/weighted/odds_1_2-baseline" in first_lock and "data/ilm/masked/A1" in first_lock
     assert len(first_metrics) >= 4, first_metrics.keys()
     assert any(p.endswith(".pkl") for p in first_files) and any(p.endswith(".safetensors") for p in first_files)
 
-    assert (repo / "checkpoints" / "weighted" / "baseline" / "checkpoint-16").is_dir()
+    assert (repo / "checkpoints" / "weighted" / "odds_1_2-baseline" / "checkpoint-16").is_dir()
     second = run(["dvc", "repro", "-f", *STAGES], repo)
     log = second.stdout + second.stderr
     assert "resuming from" not in log and "training again from the start" in log, log[-3000:]

@@ -2,9 +2,9 @@
 
 End to end: SIGKILL a training stage, `dvc repro` again.
 
-The stage is ``wl_train@baseline`` (the cheapest training stage: a 1-layer GPT-2 on a small
+The stage is ``wl_train@odds_1_2-baseline`` (the cheapest training stage: a 1-layer GPT-2 on a small
 decision set), in a throw-away repository copy shrunk by params overrides. Its checkpoint dir
-``checkpoints/weighted/baseline`` is a ``persist: true`` out, so DVC keeps it between runs and
+``checkpoints/weighted/odds_1_2-baseline`` is a ``persist: true`` out, so DVC keeps it between runs and
 the Trainer resumes from its last complete ``checkpoint-N``. The resumed model must equal, tensor
 for tensor, the model of an uninterrupted run in a second copy.
 """
@@ -27,9 +27,9 @@ from lmlab.resume import find_resume_checkpoint
 from lmlab.training import TrainingParams, make_training_arguments
 from tests.conftest import REPO_ROOT, copy_repository, dvc_env
 
-STAGE = "wl_train@baseline"
-CHECKPOINTS = Path("checkpoints/weighted/baseline")
-MODEL = Path("models/weighted/baseline")
+STAGE = "wl_train@odds_1_2-baseline"
+CHECKPOINTS = Path("checkpoints/weighted/odds_1_2-baseline")
+MODEL = Path("models/weighted/odds_1_2-baseline")
 MAX_STEPS = 40
 TINY = {
     "weighted.sample.n_pool": 240,

@@ -149,3 +149,37 @@ def test_run_training_resumes_a_killed_run_only_on_the_same_params_and_data(tmp_
         outcome = _run(tmp_path, tiny_tokenizer, change.get("texts", texts), lr=change.get("lr", 1e-3))
         assert outcome.resumed_from is None, f"{change}: must start over"
         assert outcome.result.global_step == 4
+
+
+@pytest.mark.parametrize(("epochs", "n", "batch", "accum", "world", "steps"), [
+    (1, 16, 4, 1, 1, 4), (1, 17, 4, 1, 1, 5), (2, 10, 4, 1, 1, 6), (0.5, 16, 4, 1, 1, 2),
+    (1, 16, 4, 2, 1, 2), (1, 16, 4, 1, 2, 2), (1, 3, 8, 4, 1, 1), (0.01, 100, 4, 1, 1, 1),
+])
+def test_steps_for_epochs_counts_the_trainers_batches(epochs, n, batch, accum, world, steps) -> None:
+    from lmlab.training import steps_for_epochs
+
+    assert steps_for_epochs(epochs, n, batch, accum, world) == steps
+
+
+def test_epochs_are_validated_and_need_a_countable_training_set() -> None:
+    from lmlab.training import resolve_max_steps
+
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="epochs"):
+            TrainingParams(epochs=bad)
+    assert resolve_max_steps(TrainingParams(max_steps=7), None) == 7
+    with pytest.raises(ValueError, match="epochs"):
+        resolve_max_steps(TrainingParams(epochs=1.0), None)
+
+
+def test_training_in_epochs_makes_exactly_that_many_passes(tmp_path: Path, tiny_gpt2, tiny_tokenizer, tiny_texts):
+    data = _dataset(tiny_tokenizer, tiny_texts[:10])
+    params = TrainingParams(max_steps=999, epochs=2.0, batch_size=4, eval_steps=50, save_steps=50, logging_steps=1,
+                            warmup_ratio=0.5)
+    args = make_training_arguments(params, tmp_path / "ckpt", seed=0, runtime=select_runtime("cpu"),
+                                   train_examples=len(data), do_eval=False)
+    assert args.max_steps == 6 and args.warmup_steps == 3  # 3 batches of <= 4 per epoch; warm-up of the 6 steps
+    trainer = Trainer(model=tiny_gpt2, args=args, train_dataset=data,
+                      data_collator=DataCollatorForLanguageModeling(tiny_tokenizer, mlm=False))
+    trainer.train()
+    assert trainer.state.global_step == 6 and trainer.state.epoch == pytest.approx(2.0)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,14 +44,22 @@ __all__ = [
     "ResumableTrainer",
     "ResumableSeq2SeqTrainer",
     "make_training_arguments",
+    "resolve_max_steps",
+    "steps_for_epochs",
 ]
 
 
 @dataclass(frozen=True)
 class TrainingParams:
-    """Optimisation settings shared by every training stage (one section per family)."""
+    """Optimisation settings shared by every training stage (one section per family).
+
+    Training length is ``max_steps`` optimiser steps, or, when ``epochs`` is set, that many passes
+    over the training set (the lab's write-ups give some budgets in epochs): the step count is then
+    derived from the training set's size by :func:`steps_for_epochs`, and ``max_steps`` is ignored.
+    """
 
     max_steps: int = 200
+    epochs: float | None = None
     batch_size: int = 16
     eval_batch_size: int = 32
     grad_accum: int = 1
@@ -74,6 +83,8 @@ class TrainingParams:
                 raise ValueError(f"{name}: must be a positive integer, got {getattr(self, name)}")
         if not self.lr > 0:
             raise ValueError(f"lr: must be > 0, got {self.lr}")
+        if self.epochs is not None and not (math.isfinite(self.epochs) and self.epochs > 0):
+            raise ValueError(f"epochs: must be > 0 or null (null: train for max_steps), got {self.epochs}")
         if not 0 <= self.warmup_ratio < 1:
             raise ValueError(f"warmup_ratio: must be in [0, 1), got {self.warmup_ratio}")
         if self.weight_decay < 0:
@@ -82,12 +93,43 @@ class TrainingParams:
             raise ValueError(f"max_grad_norm: must be > 0, got {self.max_grad_norm}")
 
 
+def steps_for_epochs(epochs: float, train_examples: int, batch_size: int, grad_accum: int = 1,
+                     world_size: int = 1) -> int:
+    """Optimiser steps of ``epochs`` passes over ``train_examples`` (at least one step).
+
+    One epoch is what the Trainer's dataloader yields: ``ceil(n / (batch_size * world_size))``
+    batches per process (the last one partial), grouped into optimiser steps of ``grad_accum``
+    batches. A fractional epoch rounds up to whole steps.
+    """
+    if train_examples <= 0:
+        raise ValueError(f"epochs need a non-empty training set, got {train_examples} examples")
+    batches = math.ceil(train_examples / (batch_size * world_size))
+    steps_per_epoch = max(batches // grad_accum, 1)
+    return max(math.ceil(epochs * steps_per_epoch), 1)
+
+
+def resolve_max_steps(params: TrainingParams, train_examples: int | None, world_size: int | None = None) -> int:
+    """``params.max_steps``, or the steps of ``params.epochs`` over ``train_examples`` examples."""
+    if params.epochs is None:
+        return params.max_steps
+    if train_examples is None:
+        raise ValueError("epochs: this training stage cannot count its training examples; set epochs: null "
+                         "and use max_steps")
+    if world_size is None:
+        world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    steps = steps_for_epochs(params.epochs, train_examples, params.batch_size, params.grad_accum, world_size)
+    logger.info("%g epochs of %d examples (batch %d x accumulation %d x %d processes) = %d steps",
+                params.epochs, train_examples, params.batch_size, params.grad_accum, world_size, steps)
+    return steps
+
+
 def make_training_arguments(
     params: TrainingParams,
     output_dir: str | Path,
     seed: int,
     runtime: Runtime,
     *,
+    train_examples: int | None = None,
     do_eval: bool = True,
     metric_for_best_model: str | None = None,
     greater_is_better: bool = False,
@@ -96,17 +138,22 @@ def make_training_arguments(
     cls: type[TrainingArguments] = TrainingArguments,
     **extra: Any,
 ) -> TrainingArguments:
-    """``TrainingArguments`` from our params: step-based eval/save, clipping, schedule, seeds."""
+    """``TrainingArguments`` from our params: step-based eval/save, clipping, schedule, seeds.
+
+    ``train_examples`` (the training set's size) turns ``params.epochs`` into steps; warm-up is a
+    fraction of the resolved step count either way.
+    """
     report_to = ["tensorboard"] if params.tensorboard else "none"
+    max_steps = resolve_max_steps(params, train_examples)
     kwargs: dict[str, Any] = dict(
         output_dir=str(output_dir),
-        max_steps=params.max_steps,
+        max_steps=max_steps,
         per_device_train_batch_size=params.batch_size,
         per_device_eval_batch_size=params.eval_batch_size,
         gradient_accumulation_steps=params.grad_accum,
         learning_rate=params.lr,
         lr_scheduler_type=params.lr_scheduler,
-        warmup_steps=int(math.ceil(params.warmup_ratio * params.max_steps)),
+        warmup_steps=int(math.ceil(params.warmup_ratio * max_steps)),
         weight_decay=params.weight_decay,
         max_grad_norm=params.max_grad_norm,
         logging_steps=params.logging_steps,

@@ -65,7 +65,8 @@ def test_train_and_compare_three_tiny_models(tiny_run):
         assert (root / "live" / name / "plots" / "metrics").is_dir()
     args = ["--params", str(params), "--test", str(root / "split/test.jsonl"), "--train", str(root / "split/train.jsonl"),
             "--models-dir", str(root / "models"), "--report", str(root / "report.json"),
-            "--metrics", str(root / "metrics.json"), "--plots-dir", str(root / "plots")]
+            "--metrics", str(root / "metrics.json"), "--plots-dir", str(root / "plots"),
+            "--examples-csv", str(root / "examples.csv"), "--writeup", str(root / "writeup.json")]
     assert compare_main(args) == 0
     metrics = json.loads((root / "metrics.json").read_text())
     assert {"agreement_rate", "format_accuracy", "rouge1", "rougeL", "n", "fleiss_kappa"} <= set(metrics)
@@ -81,10 +82,21 @@ def test_train_and_compare_three_tiny_models(tiny_run):
     report = json.loads((root / "report.json").read_text())
     assert len(report["records"]) == metrics["n"] and report["summary"]["priority"][0] == "s2s"
     assert (root / "plots" / "ensemble_agreement.png").exists()
+    # the write-up's own analysis: per example in the report and the CSV, three numbers in the metrics
+    assert {"unique_types", "normalized_types", "majority_type", "disagreement_rate"} <= set(report["records"][0]["writeup"])
+    assert metrics["writeup_disagreement_rate"] == 1 - metrics["writeup_full_agreement_rate"]
+    assert len((root / "examples.csv").read_text().splitlines()) == metrics["n"] + 1
+    writeup = json.loads((root / "writeup.json").read_text())
+    assert writeup["family"] == "ensemble" and writeup["writeup"] == "002"
+    rows = {r["quantity"]: r for r in writeup["rows"]}
+    assert rows["examples compared (write-up: validation rows)"]["lmlab"] == metrics["n"]
+    assert rows["format accuracy, flan-t5-small (lmlab: s2s)"]["lmlab"] == metrics["format_accuracy"]["s2s"]
+    assert rows["format accuracy, distilgpt2 (lmlab: gpt)"]["lmlab"] == metrics["format_accuracy"]["gpt"]
 
     # A model listed in params without a trained directory: clear error, no partial outputs.
-    for f in ("report.json", "metrics.json"):
+    for f in ("report.json", "metrics.json", "examples.csv", "writeup.json"):
         (root / f).unlink()
     (root / "models" / "gpt_b" / "ensemble_model.json").unlink()
     assert compare_main(args) == 2
     assert not (root / "report.json").exists() and not (root / "metrics.json").exists()
+    assert not (root / "writeup.json").exists()

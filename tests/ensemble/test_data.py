@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 
 from lmlab.ensemble.corpus import SampleParams, generate_gadget_rows
-from lmlab.ensemble.data import format_prompt, prepare_rows, stratified_split
+from lmlab.ensemble.data import (
+    DataParams,
+    format_prompt,
+    prepare_rows,
+    split_rows,
+    stratified_split,
+    subsample_rows,
+    writeup_split,
+)
 from tests.conftest import write_params
 
 SECTIONS = ("seed", "ensemble.sample", "ensemble.data")
@@ -50,9 +58,53 @@ def test_strip_keeps_original_for_the_baseline():
     assert all(r["instruction_original"] == o["instruction"] for r, o in zip(stripped, raw))
 
 
-def _write_params(tmp_path: Path, jsonl: Path, strip: bool = True) -> Path:
+def test_subsample_first_n_or_a_seeded_sample():
+    rows = _rows(50)
+    assert [r["row_id"] for r in subsample_rows(rows, 10, "first", seed=0)] == list(range(10))
+    sampled = [r["row_id"] for r in subsample_rows(rows, 10, "random", seed=0)]
+    assert len(set(sampled)) == 10 and sampled == sorted(sampled) and sampled != list(range(10))
+    assert sampled == [r["row_id"] for r in subsample_rows(rows, 10, "random", seed=0)]
+    assert sampled != [r["row_id"] for r in subsample_rows(rows, 10, "random", seed=1)]
+    assert subsample_rows(rows, 0, "first", 0) == rows == subsample_rows(rows, 500, "random", 0)
+
+
+def test_writeup_split_is_90_10_and_compares_on_validation():
+    rows = _rows(200)
+    splits = split_rows(rows, DataParams(subsample_n=100, split="writeup"))
+    assert (len(splits["train"]), len(splits["valid"])) == (90, 10)
+    assert splits["test"] == splits["valid"]  # the write-up compares on its validation rows
+    ids = [r["row_id"] for r in splits["train"] + splits["valid"]]
+    assert sorted(ids) == list(range(100))  # the first 100 rows, every one used once
+    assert splits == writeup_split(rows[:100], 0.1, seed=0)
+    assert writeup_split(rows[:100], 0.1, seed=1)["valid"] != splits["valid"]
+    # the default is unchanged: stratified over every row
+    assert split_rows(rows, DataParams()) == stratified_split(rows, 0.1, 0.2, seed=0)
+    with pytest.raises(ValueError, match="subsample_n"):
+        DataParams(subsample_n=-1)
+
+
+def _write_params(tmp_path: Path, jsonl: Path, strip: bool = True, **extra) -> Path:
     overrides = {"ensemble.data.jsonl": str(jsonl), "ensemble.data.strip_class_from_instruction": strip}
+    overrides.update({f"ensemble.data.{k}": v for k, v in extra.items()})
     return write_params(tmp_path / "params.yaml", {**SMALL, **overrides}, sections=SECTIONS)
+
+
+def test_split_stage_with_the_writeup_protocol_and_the_class_left_in(tmp_path):
+    from stages.ens_sample import main as sample_main
+    from stages.ens_split import main as split_main
+
+    jsonl = tmp_path / "gadgets.jsonl"
+    params = _write_params(tmp_path, jsonl, strip=False, subsample_n=40, split="writeup")
+    assert sample_main(["--params", str(params), "--out", str(jsonl)]) == 0
+    out = tmp_path / "split"
+    assert split_main(["--params", str(params), "--out-dir", str(out)]) == 0
+    parts = {n: [json.loads(x) for x in (out / f"{n}.jsonl").read_text().splitlines()] for n in ("train", "valid", "test")}
+    assert (len(parts["train"]), len(parts["valid"])) == (36, 4) and parts["test"] == parts["valid"]
+    # the class stays in the prompt: the copy baseline reads it from the instruction the model sees
+    assert all(r["instruction"] == r["instruction_original"] for r in parts["train"])
+    from lmlab.ensemble.labels import find_class_in_text
+
+    assert all(find_class_in_text(r["instruction"]) for r in parts["train"] + parts["test"])
 
 
 def test_sample_and_split_stages(tmp_path):

@@ -26,7 +26,7 @@ def test_compare_deps_cover_every_model(repo_root):
     model_deps = {d.split("/")[-1] for d in deps if d.startswith("models/ensemble/")}
     assert model_deps == set(params["ensemble"]["models"])
     assert dvc["stages"]["ens_train"]["foreach"] == "${ensemble.models}"
-    assert "torchrun --standalone --nproc_per_node=${launcher.num_processes}" in dvc["stages"]["ens_train"]["do"]["cmd"]
+    assert "scripts/launch ${launcher.num_processes} stages/ens_train.py" in dvc["stages"]["ens_train"]["do"]["cmd"]
 
 
 @pytest.mark.slow
@@ -48,6 +48,8 @@ def test_dvc_repro_ens_compare_end_to_end(repo_root, tmp_path):
     assert all(math.isfinite(v) for v in flat)
     assert (repo / "reports/ensemble/report.json").exists()
     assert (repo / "reports/plots/ensemble_class_accuracy.png").exists()
+    assert (repo / "reports/ensemble/examples.csv").exists() and (repo / "reports/writeup/ensemble.json").exists()
+    assert 0 <= metrics["writeup_full_agreement_rate"] <= 1
     shown = subprocess.run(["dvc", "metrics", "show", "--json"], cwd=repo, env=env, capture_output=True, text=True)
     assert "agreement_rate" in shown.stdout
     status = subprocess.run(["dvc", "status", "ens_compare"], cwd=repo, env=env, capture_output=True, text=True)

@@ -13,11 +13,11 @@ from lmlab.ilm.infill import (
     StopAfterAnswers,
     generate_infills,
     generate_reference,
-    load_ilm,
     nucleus_filter,
     split_answers,
     trim_generation,
 )
+from lmlab.ilm.infillers import load_ilm
 from tests.ilm.infill_helpers import make_ilm_dir
 
 # the decoding must not go through deprecated transformers APIs (e.g. ``past_key_values``, removed in 5.40)
@@ -150,11 +150,29 @@ def test_split_answers_stops_after_k_and_drops_unterminated_tail():
     assert split_answers([end, end], 2, end) == [[], []]
 
 
+def test_split_answers_can_keep_the_unterminated_tail():
+    end = 9
+    assert split_answers([1, end, 5, 6], 2, end, keep_unterminated=True) == [[1], [5, 6]]
+    assert split_answers([5, 6, 7], 1, end, keep_unterminated=True) == [[5, 6, 7]]
+    assert split_answers([1, end], 2, end, keep_unterminated=True) == [[1]]  # nothing generated for the 2nd
+    assert split_answers([1, end, 2, end, 3], 2, end, keep_unterminated=True) == [[1], [2]]
+
+
 def test_infill_fills_context_with_answers(trained_ilm):
     results = trained_ilm.infill(CONTEXTS[:3], max_new_tokens=24, batch_size=2)
-    for context, (answers, filled) in zip(CONTEXTS, results):
-        assert filled == fill_context(context, answers)
-        assert len(answers) <= trained_ilm.count_masks(trained_ilm.encode_context(context))
+    for context, result in zip(CONTEXTS, results):
+        assert result.text == fill_context(context, result.answers)
+        assert len(result.answers) <= trained_ilm.count_masks(trained_ilm.encode_context(context))
+        assert result.unterminated in (0, 1)  # at most the last answer is still open
+
+
+def test_unterminated_answers_are_kept_as_generated_and_counted(random_ilm):
+    """A random model never writes <|endofinfill|>: its answer is the whole budget, flagged as unterminated."""
+    kept = random_ilm.infill(CONTEXTS[:2], max_new_tokens=5)
+    dropped = random_ilm.infill(CONTEXTS[:2], max_new_tokens=5, keep_unterminated=False)
+    for k, d in zip(kept, dropped):
+        assert (k.terminated, k.unterminated, len(k.answers)) == (0, 1, 1)
+        assert d.answers == [] and d.unterminated == 0
 
 
 def test_nucleus_filter_keeps_reference_top_set():

@@ -10,8 +10,15 @@ import pytest
 
 from lmlab.errors import InputError
 from lmlab.ilm.format import MaskType
-from lmlab.ilm.infill_eval import InfillEvalParams, build_items, mask_text, read_eval_texts, run_infill_eval
-from lmlab.ilm.infill_metrics import METRIC_NAMES
+from lmlab.ilm.infill_eval import (
+    InfillEvalParams,
+    _diagnostics,
+    build_items,
+    mask_text,
+    read_eval_texts,
+    run_infill_eval,
+)
+from lmlab.ilm.infill_metrics import ALL_METRIC_NAMES, METRIC_NAMES
 from tests.conftest import write_params
 from tests.ilm.infill_helpers import ILM_TEXTS, make_ilm_dir
 
@@ -93,6 +100,8 @@ def test_params_validation():
         InfillEvalParams(test_csv="x", models={"a": "foo"})
     with pytest.raises(ValueError, match="n_masks"):
         InfillEvalParams(test_csv="x", models={"a": "ilm:x"}, n_masks=0)
+    with pytest.raises(ValueError, match="unterminated"):
+        InfillEvalParams(test_csv="x", models={"a": "ilm:x"}, unterminated="ignore")  # type: ignore[arg-type]
 
 
 def test_run_infill_eval_report_shape(eval_csv, ilm_dirs):
@@ -106,6 +115,20 @@ def test_run_infill_eval_report_shape(eval_csv, ilm_dirs):
         assert report["results"]["overall"][model]["n"] == 11
         assert sum(v["n"] for v in report["results"]["by_cefr"][model].values()) == 11
     assert len(report["predictions"]) == 2 * report["config"]["counts"]["items"]
+
+
+def test_unterminated_answers_are_scored_as_generated_or_dropped(eval_csv, ilm_dirs):
+    """The untrained fixtures never write <|endofinfill|> within 4 tokens: every answer is open."""
+    models = {"all": f"ilm:{ilm_dirs['all']}"}
+    common = dict(test_csv=str(eval_csv), models=models, max_new_tokens=4, device="cpu", threads=1)
+    kept = run_infill_eval(InfillEvalParams(**common))
+    dropped = run_infill_eval(InfillEvalParams(**common, unterminated="drop"))
+    k, d = kept["results"]["overall"]["all"], dropped["results"]["overall"]["all"]
+    assert k["n_unterminated"] == k["n"] == 11 and d["n_unterminated"] == 0
+    assert d["n_empty"] == 11 and d["unigram_recall"] == 0.0
+    rows = [r for r in kept["predictions"] if any(p.strip() for p in r["predictions"])]
+    assert rows and all(r["unterminated"] == [True] for r in kept["predictions"])
+    assert k["n_empty"] < 11  # what was generated is scored, not replaced by ""
 
 
 def _stage_main():
@@ -139,7 +162,11 @@ def test_stage_smoke_and_contract_keys(tmp_path, eval_csv, ilm_dirs, repo_root, 
             assert set(values) == {*METRIC_NAMES, "n"}
     report = json.loads(outs[0].read_text())
     assert set(report) == {"config", "results", "diagnostics"} and set(report["results"]) == {"overall", "by_cefr"}
-    assert set(report["diagnostics"]["A1"]) == {"empty_predictions"}
+    assert set(report["diagnostics"]) == {"A1", "all", "identical_predictions", "unigram_f1_difference"}
+    assert set(report["diagnostics"]["A1"]) == {"distinct_predictions", "most_common_prediction"}
+    assert set(report["diagnostics"]["identical_predictions"]) == {"A1|all"}
+    # the report keeps the word-level scores and the counts that the metrics file leaves out
+    assert set(report["results"]["overall"]["A1"]) == {*ALL_METRIC_NAMES, "n", "n_unterminated", "n_empty"}
     first = outs[1].read_bytes()
     assert main(argv) == 0 and outs[1].read_bytes() == first  # deterministic
 
@@ -154,3 +181,17 @@ def test_stage_bad_inputs_leave_no_outputs(tmp_path, ilm_dirs, tiny_model_dir, r
     good_csv = _write_csv(tmp_path / "good.csv", [["1", "A1", "xx", "I like music."]])
     assert main(["--params", str(_params(tmp_path, good_csv, {"plain": tiny_model_dir})), *flags]) == 2
     assert not any(p.exists() for p in outs)
+
+
+def test_diagnostics_say_whether_two_models_can_be_told_apart():
+    preds = {"good": [["cat"]] * 20, "bad": [["."]] * 20, "same": [["."]] * 20}
+    f1 = {"good": [1.0] * 20, "bad": [0.0] * 20, "same": [0.0] * 20}
+    d = _diagnostics(preds, f1, seed=0)
+    assert d["good"] == {"distinct_predictions": 1, "most_common_prediction": {"text": "cat", "count": 20}}
+    assert d["identical_predictions"] == {"good|bad": 0.0, "good|same": 0.0, "bad|same": 1.0}
+    diff = d["unigram_f1_difference"]
+    assert diff["good|bad"]["estimate"] == 1.0 and diff["good|bad"]["separated"]
+    assert diff["bad|same"]["estimate"] == 0.0 and not diff["bad|same"]["separated"]
+    noisy = {"a": [1.0, 0.0] * 10, "b": [0.0, 1.0] * 10}
+    assert not _diagnostics({"a": [["x"]] * 20, "b": [["y"]] * 20}, noisy, seed=0)["unigram_f1_difference"]["a|b"][
+        "separated"]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import json
+import math
 import pickle
 
 import pytest
@@ -42,17 +44,28 @@ def _train(tmp, tok, name, callbacks=(), live=False, train_seed=0):
     )
 
 
+def _logged_steps(live, name="eval/infill_loss"):
+    with (live / "plots" / "metrics" / f"{name}.tsv").open() as handle:
+        return [int(row["step"]) for row in csv.DictReader(handle, delimiter="\t")]
+
+
 @pytest.mark.slow
 def test_resume_after_interruption_gives_the_same_weights(tmp_path):
+    """The step-0 eval runs once (a resumed run keeps it from the checkpoint) and changes no weight."""
     tok = ilm_tokenizer()
-    full = _train(tmp_path, tok, "full")
+    full = _train(tmp_path, tok, "full", live=True)
     with pytest.raises(SimulatedKill):
-        _train(tmp_path, tok, "resumed", callbacks=[KillAfterSave(3)])
+        _train(tmp_path, tok, "resumed", callbacks=[KillAfterSave(3)], live=True)
     assert (tmp_path / "resumed/ckpt/checkpoint-3").is_dir()
     assert not (tmp_path / "resumed/model").exists()
-    resumed = _train(tmp_path, tok, "resumed")
+    resumed = _train(tmp_path, tok, "resumed", live=True)
     assert resumed["resumed_from"] == "checkpoint-3" and full["resumed_from"] is None
     assert resumed["global_step"] == full["global_step"] == 6
+    for run in ("full", "resumed"):
+        assert _logged_steps(tmp_path / run / "live") == [0, 3, 6]
+        samples = (tmp_path / run / "live/samples.jsonl").read_text().splitlines()
+        assert [json.loads(line)["step"] for line in samples] == [0, 3, 6]
+    assert resumed["eval_step0"] == full["eval_step0"] and full["eval_step0"]["infill_count"] > 0
     for rel in ("ckpt/checkpoint-6/model.safetensors", "model/model.safetensors"):
         a, b = load_file(tmp_path / "full" / rel), load_file(tmp_path / "resumed" / rel)
         assert a.keys() == b.keys()
@@ -84,9 +97,18 @@ def test_saved_model_dir_loads_with_special_token_map(tmp_path):
     saved = json.loads((out / "training_summary.json").read_text())
     assert saved["best_checkpoint"] in {"checkpoint-3", "checkpoint-6"} and saved == json.loads(json.dumps(summary))
     samples = [json.loads(line) for line in (tmp_path / "run/live/samples.jsonl").read_text().splitlines()]
-    assert [s["step"] for s in samples] == [3, 6] and all(isinstance(s["predicted"], list) for s in samples)
+    assert [s["step"] for s in samples] == [0, 3, 6] and all(isinstance(s["predicted"], list) for s in samples)
     metrics = json.loads((tmp_path / "run/live/metrics.json").read_text())
     assert {"context_loss", "infill_loss", "infill_textonly_loss", "infill_textonly_count"} <= set(metrics["eval"])
+    # step 0 is logged like every other eval: same keys, step 0
+    for name in ("context_loss", "infill_loss", "infill_textonly_loss", "context_count", "infill_textonly_count"):
+        assert _logged_steps(tmp_path / "run/live", f"eval/{name}") == [0, 3, 6]
+    step0, last = saved["eval_step0"], saved["eval_last"]
+    assert set(step0) == {f"{k}_{w}" for k in ("context", "infill", "infill_textonly") for w in ("loss", "count")}
+    # before any update the untrained model is near-uniform over the vocabulary: loss ~ ln |V|
+    assert abs(step0["context_loss"] - math.log(len(tok))) < 0.5
+    assert step0["infill_count"] == last["infill_count"] and last["infill_loss"] < step0["infill_loss"]
+    assert saved["eval_best"]["infill_loss"] == pytest.approx(saved["best_eval_infill_loss"])
 
 
 def _write_inputs(tmp_path):
@@ -119,7 +141,7 @@ def test_train_stage_smoke_transfer_and_bad_params(tmp_path):
                             str(tmp_path / "models/A1"))) == 0
     saved = json.loads((tmp_path / "models/transfer-A1/params.json").read_text())
     assert saved["init_from"].endswith("models/A1") and saved["train"]["trainer"]["max_steps"] == 2
-    assert saved["transfer"] == {"max_steps": 2, "lr": None}
+    assert saved["transfer"] == {"max_steps": 2, "epochs": None, "lr": None}
     with pytest.raises(SystemExit):  # --transfer without --init-from is a usage error
         main(_stage_args(tmp_path, "transfer-x", enabled, "--transfer"))
     unknown = tmp_path / "levels.yaml"

@@ -43,7 +43,7 @@ def masked_docs(docs: list[str], examples_per_doc: int = 3, seed: int = 0) -> li
 
 
 #: The params sections ILM training and evaluation read; the rest of params.yaml is left out.
-TINY_SECTIONS = ("seed", "launcher", "ilm.model", "ilm.train", "ilm.eval", "ilm.transfer")
+TINY_SECTIONS = ("seed", "launcher", "ilm.model", "ilm.train", "ilm.budget", "ilm.eval", "ilm.transfer")
 TINY = {
     "seed": 0,
     "launcher.num_processes": 1,

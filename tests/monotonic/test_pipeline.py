@@ -24,7 +24,9 @@ def test_dvc_repro_mono_attack(tmp_path):
                          capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     metrics = json.loads((repo / "reports/metrics/monotonic.json").read_text())
-    assert set(metrics["ppl"]) == {"baseline", "monotonic"}
+    assert set(metrics["ppl"]) == {"baseline", "monotonic", "pretrained", "monotonic_before_recovery"}
+    assert "criteria" in metrics and "attack_reduction_meaningful" in metrics
+    assert json.loads((repo / "reports/writeup/monotonic.json").read_text())["family"] == "monotonic"
     for key in ("ppl_gap_pct", "attack_reduction_pct", "attack_change_pp", "attack_reduction_pct_rel_nll"):
         assert key in metrics
     for model in ("baseline", "monotonic"):

@@ -76,3 +76,40 @@ def test_a_killed_run_starts_over_when_its_training_data_changed(tmp_path, tiny_
                callbacks=[KillAfterSave(2)])
     outcome = _train(tmp_path, tiny_tokenizer, _model(tiny_tokenizer, True), TEXTS[1:100], "run")
     assert outcome.resumed_from is None and outcome.result.global_step == 4
+
+
+def test_recovery_length_in_epochs_counts_the_packed_blocks(tmp_path, tiny_tokenizer):
+    """epochs: 1 over 100 texts packed into blocks of 16 with batch 4 trains ceil(blocks / 4) steps."""
+    from lmlab.monotonic.training import train_causal_lm
+    from lmlab.training import TrainingParams
+
+    texts = TEXTS[:100]
+    (tmp_path / "train.txt").write_text("\n".join(texts))
+    blocks = len(pack_texts(tiny_tokenizer, texts, 16))
+    params = TrainingParams(max_steps=1000, epochs=1.0, batch_size=4, eval_steps=50, save_steps=50,
+                            logging_steps=50, device="cpu")
+    outcome = train_causal_lm(_model(tiny_tokenizer, True), tiny_tokenizer, texts, TEXTS[100:], params, 16, 0,
+                              resolved_params={"arm": "epochs"}, inputs=[tmp_path / "train.txt"],
+                              checkpoint_dir=tmp_path / "ck", live_dir=tmp_path / "live", out_dir=None)
+    assert blocks > 8 and outcome.result.global_step == -(-blocks // 4)
+
+
+def test_start_model_is_the_constrained_base_recovery_starts_from(tmp_path, tiny_tokenizer):
+    """mono_eval's 'before recovery' model: the pretrained weights, |W| + eps on the FFN projections."""
+    import torch
+
+    from lmlab.modeling import save_model_dir
+    from lmlab.monotonic.constraint import MonotonicParams, constrained_modules
+    from lmlab.monotonic.training import start_model
+
+    base = _model(tiny_tokenizer, False)
+    save_model_dir(tmp_path / "pre", base, tiny_tokenizer, {})
+    plain, summary = start_model(tmp_path / "pre", False, MonotonicParams())
+    assert summary is None and not constrained_modules(plain)
+    mono, summary = start_model(tmp_path / "pre", True, MonotonicParams())
+    assert summary["modules"] and summary["min_weight_before_training"] > 0
+    for name in summary["modules"]:
+        before = base.get_submodule(name).weight.detach()
+        assert torch.allclose(mono.get_submodule(name).weight.detach(), before.abs() + 1e-4, atol=1e-5)
+    untouched = "gpt_neox.layers.0.attention.query_key_value"
+    assert torch.equal(mono.get_submodule(untouched).weight, base.get_submodule(untouched).weight)

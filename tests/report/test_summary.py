@@ -190,3 +190,15 @@ def test_stage_reports_broken_metrics_file(tmp_path: Path, caplog) -> None:
     out_md = tmp_path / "summary.md"
     assert main(["--metrics", f"ilm={bad}", "--out-md", str(out_md), "--out-json", str(tmp_path / "s.json")]) == 2
     assert f"{bad}:1:" in caplog.text and not out_md.exists()
+
+
+def test_collapsed_monotone_model_is_reported_not_meaningful_with_its_criteria() -> None:
+    data = {"ppl": {"baseline": 143.0, "monotonic": 105000.0, "monotonic_before_recovery": 2.1e6, "pretrained": 20.0},
+            "ppl_gap_pct": 73300.0, "attack_reduction_pct": None, "attack_reduction_meaningful": False,
+            "criteria": {"ppl_gap_lt_15": False, "attack_reduction_gt_40": False}}
+    _, bodies = build_summary([FamilyMetrics("monotonic", "monotonic.json", data)])
+    text = "\n".join(bodies["monotonic"])
+    assert "Robustness NOT MEANINGFUL" in text and "reduction **n/a %**" in text
+    assert "`ppl_gap_lt_15` FAIL" in text and "before recovery" in text
+    ok = {**data, "attack_reduction_pct": 12.0, "attack_reduction_meaningful": True}
+    assert "NOT MEANINGFUL" not in "\n".join(build_summary([FamilyMetrics("monotonic", "m.json", ok)])[1]["monotonic"])

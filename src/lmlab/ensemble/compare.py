@@ -29,12 +29,17 @@ from lmlab.tokenization import load_tokenizer
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CompareParams", "predict_with_model", "calibrate_explanation_threshold", "run_judge", "compare_models"]
+__all__ = ["CompareParams", "predict_with_model", "training_info", "calibrate_explanation_threshold", "run_judge", "compare_models"]
 
 
 @dataclass(frozen=True)
 class CompareParams:
-    """``ensemble.compare``: decoding and matching settings."""
+    """``ensemble.compare``: decoding and matching settings.
+
+    ``writeup_normalizer`` picks the reading of the write-up's string normalisation (``writeup``:
+    punctuation removed as it says; ``upstream``: only the characters its script removes);
+    ``length_bins`` the number of excerpt-length bins of the disagreement-by-length table.
+    """
 
     max_new_tokens: int = 56
     batch_size: int = 32
@@ -43,8 +48,12 @@ class CompareParams:
     priority: tuple[str, ...] = ()
     calibration_rows: int = 80
     cpu_threads: int = 0
+    writeup_normalizer: Literal["writeup", "upstream"] = "writeup"
+    length_bins: int = 3
 
     def __post_init__(self) -> None:
+        if self.length_bins < 1:
+            raise ValueError(f"length_bins: must be >= 1, got {self.length_bins}")
         for name in ("max_new_tokens", "batch_size"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}: must be positive, got {getattr(self, name)}")
@@ -75,6 +84,13 @@ def predict_with_model(model_dir: Path, rows: Sequence[Mapping[str, Any]], param
     limit_cpu_threads(params.cpu_threads, runtime)
     return generate_continuations(model, tokenizer, prompts, kind, params.max_new_tokens, params.batch_size,
                                   runtime.device)
+
+
+def training_info(model_dir: Path) -> dict[str, Any]:
+    """Kind, base model and final losses of a trained model (its ``ensemble_model.json``)."""
+    info = json.loads((model_dir / "ensemble_model.json").read_text())
+    keys = ("kind", "base", "train_loss", "eval_loss", "global_step")
+    return {k: info[k] for k in keys if k in info}
 
 
 def calibrate_explanation_threshold(encoder: Any, train_rows: Sequence[Mapping[str, Any]], n_rows: int, seed: int) -> float:
@@ -144,8 +160,11 @@ def compare_models(
         raise InputError("no models to compare.", key="ensemble.models", hint="add at least one model entry.")
     predictions = {name: predict_with_model(path, test_rows, params) for name, path in model_dirs.items()}
     models = list(predictions)
-    records = build_records(test_rows, predictions, params.priority, params.fuzzy_threshold)
-    summary = summarize(records, models, seed=seed)  # seeds the bootstrap intervals
+    records = build_records(test_rows, predictions, params.priority, params.fuzzy_threshold,
+                            writeup_normalizer=params.writeup_normalizer)
+    summary = summarize(records, models, seed=seed,  # seeds the bootstrap intervals
+                        length_bins=params.length_bins, writeup_normalizer=params.writeup_normalizer)
+    summary["training"] = {name: training_info(path) for name, path in model_dirs.items()}
     summary["priority"] = [m for m in params.priority if m in models] + [m for m in models if m not in params.priority]
     if judge == "minilm":
         summary["judge"] = run_judge(records, models, train_rows, params, seed)

@@ -6,6 +6,11 @@ split is shuffled with a seed and stratified by the gold gadget class. The upstr
 instructions name the class ("Identify ... CONTROL-FLOW gadgets"); with
 ``strip_class_from_instruction`` the class name is removed from the prompt and the original
 text is kept in ``instruction_original`` for the copy-from-instruction baseline.
+
+The write-up's own protocol (002) stays runnable: ``subsample_n`` keeps N rows (its
+``TOTAL_EXAMPLES_TO_USE = 100``: the first N, or a seeded sample), and ``split: writeup`` cuts
+them into 90 % train / 10 % validation and compares on the validation rows (``test.jsonl``
+then holds the validation rows: the write-up has no separate test split).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from lmlab.ensemble.labels import extract_gadget_type, normalize_gadget_type, strip_class_mentions
 from lmlab.errors import InputError
@@ -33,6 +38,9 @@ __all__ = [
     "gold_class",
     "prepare_rows",
     "stratified_split",
+    "subsample_rows",
+    "writeup_split",
+    "split_rows",
 ]
 
 PROMPT_TEMPLATE = "Task: {instruction}\n\nExcerpt:\n{input}\n\nAnswer:"
@@ -48,9 +56,14 @@ class DataParams:
     strip_class_from_instruction: bool = True
     valid_fraction: float = 0.1
     test_fraction: float = 0.2
+    subsample_n: int = 0
+    subsample_order: Literal["first", "random"] = "first"
+    split: Literal["stratified", "writeup"] = "stratified"
     seed: int = 0
 
     def __post_init__(self) -> None:
+        if self.subsample_n < 0:
+            raise ValueError(f"subsample_n: must be >= 0 (0 = every row), got {self.subsample_n}")
         for name in ("valid_fraction", "test_fraction"):
             if not 0.0 < getattr(self, name) < 0.5:
                 raise ValueError(f"{name}: must be in (0, 0.5), got {getattr(self, name)}")
@@ -124,3 +137,47 @@ def stratified_split(
                          key="ensemble.data", hint="provide more rows or change the split fractions.")
     logger.info("split %d rows: %s", len(rows), {k: len(v) for k, v in splits.items()})
     return splits
+
+
+def subsample_rows(rows: Sequence[dict[str, Any]], n: int, order: str, seed: int) -> list[dict[str, Any]]:
+    """``n`` rows (``0`` or ``n >= len(rows)``: every row).
+
+    ``first`` keeps the file's first ``n`` rows, as the write-up's script does with
+    ``TOTAL_EXAMPLES_TO_USE`` (on a class-sorted file that keeps few classes); ``random`` draws a
+    seeded sample and keeps it in file order.
+    """
+    if n <= 0 or n >= len(rows):
+        return list(rows)
+    if order == "first":
+        return list(rows[:n])
+    keep = sorted(random.Random(f"subsample:{seed}").sample(range(len(rows)), n))
+    return [rows[i] for i in keep]
+
+
+def writeup_split(rows: Sequence[dict[str, Any]], valid_fraction: float, seed: int) -> dict[str, list[dict[str, Any]]]:
+    """The write-up's split: shuffled with ``seed``, ``valid_fraction`` (its 10 %) held out, no test split.
+
+    The write-up compares the models on its validation rows, so ``test`` is the validation rows
+    (the same rows, not a copy of other data); nothing is stratified, so a small run may leave a
+    class out of validation, as the write-up's 10-row validation did.
+    """
+    order = list(rows)
+    random.Random(f"writeup-split:{seed}").shuffle(order)
+    n_valid = max(1, round(len(order) * valid_fraction))
+    if len(order) - n_valid < 1:
+        raise InputError(f"too few rows to split ({len(rows)}): train would be empty.",
+                         key="ensemble.data.subsample_n", hint="keep at least 2 rows.")
+    valid, train = order[:n_valid], order[n_valid:]
+    logger.info("write-up split of %d rows: %d train, %d validation (compared on validation)",
+                len(rows), len(train), len(valid))
+    return {"train": train, "valid": valid, "test": list(valid)}
+
+
+def split_rows(rows: Sequence[dict[str, Any]], params: DataParams) -> dict[str, list[dict[str, Any]]]:
+    """Subsample, then split by ``params.split`` (``stratified``: the default; ``writeup``: 90/10)."""
+    kept = subsample_rows(rows, params.subsample_n, params.subsample_order, params.seed)
+    if len(kept) < len(rows):
+        logger.info("subsampled %d of %d rows (%s)", len(kept), len(rows), params.subsample_order)
+    if params.split == "writeup":
+        return writeup_split(kept, params.valid_fraction, params.seed)
+    return stratified_split(kept, params.valid_fraction, params.test_fraction, params.seed)

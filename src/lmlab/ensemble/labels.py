@@ -129,16 +129,18 @@ def normalize_gadget_type(raw: str | None, threshold: float = 0.75) -> str | Non
     return best if best_score >= threshold else None
 
 
-def normalize_legacy(raw: str | None) -> str:
+def normalize_legacy(raw: str | None, strip_punctuation: bool = False) -> str:
     """The upstream string normaliser, bugs included (for reproducing its agreement numbers only).
 
     ``replace("gadget", "")`` runs before ``replace("gadgets", "")`` so "gadgets" leaves an "s",
-    and ``replace("and", "")`` deletes the substring inside words ("command" -> "comm").
+    and ``replace("and", "")`` deletes the substring inside words ("command" -> "comm"). The
+    upstream code drops only whitespace, ``-``, ``_`` and ``/``; the write-up says it removes
+    "spaces/hyphens/punctuation": ``strip_punctuation`` drops every non-alphanumeric character.
     """
     if not raw:
         return ""
     s = raw.lower().replace("gadget", "").replace("gadgets", "")
-    s = re.sub(r"[\s\-_/]+", "", s)
+    s = re.sub(r"[^0-9a-z]+" if strip_punctuation else r"[\s\-_/]+", "", s)
     return s.replace("and", "")
 
 

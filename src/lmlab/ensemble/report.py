@@ -5,7 +5,9 @@ lenient/strict format checks, full agreement (canonical and upstream-legacy), pa
 agreement with Cohen's kappa, Fleiss' kappa (n > 2), per-model and majority-vote accuracy
 (ties reported), accuracy on the agreed vs the disagreed subset, ROUGE-1/ROUGE-L
 (``rouge-score``, target first) on whole outputs and on the explanation field, the
-copy-from-instruction baseline, and the flat metrics file of the pipeline contract.
+copy-from-instruction baseline, and the flat metrics file of the pipeline contract. Every record
+also carries the write-up's own string-agreement analysis (``writeup``,
+:mod:`lmlab.ensemble.string_agreement`) and its excerpt length; the summary its block ``writeup``.
 
 Every headline rate (per-model accuracy, full agreement, majority-vote accuracy) and the paired
 difference of accuracies of every model pair carries a 95% percentile-bootstrap interval over
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -42,6 +45,12 @@ from lmlab.ensemble.labels import (
     format_ok_strict,
     normalize_gadget_type,
     normalize_legacy,
+)
+from lmlab.ensemble.string_agreement import (
+    Normalizer,
+    analyze_example,
+    excerpt_length,
+    summarize_string_agreement,
 )
 from lmlab.statistics import bootstrap_ci
 
@@ -81,8 +90,10 @@ def build_records(
     predictions: Mapping[str, Sequence[str]],
     priority: Sequence[str],
     fuzzy_threshold: float = 0.75,
+    writeup_normalizer: Normalizer = "writeup",
 ) -> list[dict[str, Any]]:
-    """One record per test example: gold, every model's parsed prediction, agreement and vote."""
+    """One record per test example: gold, every model's parsed prediction, agreement and vote,
+    and the write-up's string analysis (``writeup``) with the excerpt's length."""
     models = list(predictions)
     order = [models.index(m) for m in priority if m in models] + [i for i, m in enumerate(models) if m not in priority]
     records = []
@@ -108,6 +119,8 @@ def build_records(
             "tiebreak_correct": (vote.label or vote.tiebreak_label) == gold,
             "copy_baseline": find_class_in_text(original),
             "copy_baseline_stripped": find_class_in_text(row["instruction"]),
+            "excerpt_length": excerpt_length(row["input"]),
+            "writeup": analyze_example({m: preds[m]["gadget_type_raw"] for m in models}, writeup_normalizer),
         })
     return records
 
@@ -162,10 +175,12 @@ def accuracy_intervals(records: Sequence[Mapping[str, Any]], models: Sequence[st
 
 
 def summarize(records: Sequence[Mapping[str, Any]], models: Sequence[str], *, seed: int = 0,
-              n_resamples: int = N_RESAMPLES) -> dict[str, Any]:
+              n_resamples: int = N_RESAMPLES, length_bins: int = 3,
+              writeup_normalizer: Normalizer = "writeup") -> dict[str, Any]:
     """Summary statistics of the records (see the module docstring).
 
-    ``intervals`` holds :func:`accuracy_intervals` (bootstrap seeded by ``seed``).
+    ``intervals`` holds :func:`accuracy_intervals` (bootstrap seeded by ``seed``); ``writeup`` the
+    write-up's summary with disagreement by excerpt length in ``length_bins`` bins.
     """
     n = len(records)
     labels = {m: [r["predictions"][m]["gadget_type"] for r in records] for m in models}
@@ -206,6 +221,7 @@ def summarize(records: Sequence[Mapping[str, Any]], models: Sequence[str], *, se
         },
         "rouge": {},
         "intervals": accuracy_intervals(records, models, seed=seed, n_resamples=n_resamples),
+        "writeup": summarize_string_agreement(records, models, length_bins, writeup_normalizer),
     }
     if len(models) > 2:
         summary["fleiss_kappa"] = fleiss_kappa(fleiss_table([labels[m] for m in models])[0])
@@ -225,7 +241,10 @@ def contract_metrics(summary: Mapping[str, Any]) -> dict[str, Any]:
     95% intervals (from ``summary["intervals"]``): ``accuracy_ci.<model>.{low,high}``,
     ``agreement_rate_ci_{low,high}``, ``majority_accuracy_ci_{low,high}``, and the paired
     difference ``accuracy_difference.<a>__<b>`` = accuracy(a) - accuracy(b) with
-    ``accuracy_difference_ci.<a>__<b>.{low,high}``.
+    ``accuracy_difference_ci.<a>__<b>.{low,high}``. The write-up's own summary, three numbers:
+    ``writeup_full_agreement_rate`` (normalised strings), ``writeup_disagreement_rate`` and
+    ``disagreement_length_spearman`` (excerpt words vs per-example disagreement; absent when
+    undefined); its per-example fields stay in the report.
     """
     models = summary["models"]
     intervals = summary["intervals"]
@@ -252,6 +271,13 @@ def contract_metrics(summary: Mapping[str, Any]) -> dict[str, Any]:
         "accuracy_difference": {pair: ci["estimate"] for pair, ci in intervals["accuracy_difference"].items()},
         "accuracy_difference_ci": {pair: _low_high(ci) for pair, ci in intervals["accuracy_difference"].items()},
     }
+    writeup = summary.get("writeup")
+    if writeup:
+        out["writeup_full_agreement_rate"] = writeup["full_agreement_rate"]
+        out["writeup_disagreement_rate"] = writeup["disagreement_rate"]
+        rho = writeup["by_excerpt_length"]["spearman"]
+        if rho is not None and math.isfinite(rho):
+            out["disagreement_length_spearman"] = rho
     if "fleiss_kappa" in summary:
         out["fleiss_kappa"] = summary["fleiss_kappa"]
     if "judge" in summary:

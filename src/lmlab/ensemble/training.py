@@ -6,7 +6,10 @@ Both kinds see the same prompt (:data:`lmlab.ensemble.data.PROMPT_TEMPLATE`).
   ``DataCollatorForSeq2Seq`` (labels padded with -100).
 * causal: input = prompt + " " + output + EOS; labels are -100 on every prompt token and
   on padding, so the loss is on the answer only (the upstream trained on the prompt too and
-  appended no EOS, so its model never learnt to stop).
+  appended no EOS, so its model never learnt to stop). ``loss_on_prompt: true`` is the
+  write-up's reading ("the full prompt+output for next-token prediction"): labels = input ids
+  on the prompt as well; EOS is still appended (the write-up reports nothing that needs the
+  model to ramble).
 
 Training goes through the one training loop, :func:`lmlab.training.run_training` (HF Trainer:
 DDP under torchrun, DVCLive curves, resume from the persisted checkpoint dir only for the same
@@ -55,6 +58,7 @@ __all__ = [
     "encode_causal_example",
     "encode_seq2seq_example",
     "CausalSFTCollator",
+    "MeanLossSeq2SeqTrainer",
     "train_instruction_model",
 ]
 
@@ -67,6 +71,7 @@ class SftModelParams:
     training: TrainingParams = field(default_factory=TrainingParams)
     max_source_length: int = 192
     max_target_length: int = 96
+    loss_on_prompt: bool = False
     cpu_threads: int = 0
     seed: int = 0
 
@@ -74,6 +79,9 @@ class SftModelParams:
         for name in ("max_source_length", "max_target_length"):
             if getattr(self, name) < 8:
                 raise ValueError(f"{name}: must be >= 8, got {getattr(self, name)}")
+        if self.loss_on_prompt and self.kind != "causal":
+            raise ValueError(f"loss_on_prompt: only a causal model sees the prompt as its own text "
+                             f"({self.model.name} is {self.kind})")
         if self.cpu_threads < 0:
             raise ValueError(f"cpu_threads: must be >= 0 (0 = torch default), got {self.cpu_threads}")
 
@@ -94,15 +102,19 @@ def _target_ids(tokenizer: PreTrainedTokenizerBase, text: str, max_length: int) 
 
 
 def encode_causal_example(
-    tokenizer: PreTrainedTokenizerBase, row: dict[str, Any], max_source: int, max_target: int
+    tokenizer: PreTrainedTokenizerBase, row: dict[str, Any], max_source: int, max_target: int,
+    loss_on_prompt: bool = False,
 ) -> dict[str, list[int]]:
-    """``input_ids`` = prompt + " output" + EOS; ``labels`` = -100 on the prompt, the ids elsewhere."""
+    """``input_ids`` = prompt + " output" + EOS; ``labels`` = -100 on the prompt, the ids elsewhere.
+
+    ``loss_on_prompt``: labels are the ids on the prompt too (the write-up's plain LM training).
+    """
     prompt = encode_prompt(tokenizer, row["instruction"], row["input"], max_source)
     target = _target_ids(tokenizer, " " + row["output"].strip(), max_target)
     return {
         "input_ids": prompt + target,
         "attention_mask": [1] * (len(prompt) + len(target)),
-        "labels": [IGNORE_INDEX] * len(prompt) + target,
+        "labels": (list(prompt) if loss_on_prompt else [IGNORE_INDEX] * len(prompt)) + target,
     }
 
 
@@ -116,6 +128,18 @@ def encode_seq2seq_example(
         "attention_mask": [1] * len(prompt),
         "labels": _target_ids(tokenizer, row["output"].strip(), max_target),
     }
+
+
+class MeanLossSeq2SeqTrainer(ResumableSeq2SeqTrainer):
+    """Seq2seq trainer that divides the loss by the accumulation steps.
+
+    T5's ``forward`` takes ``**kwargs``, so transformers 5 assumes it honours ``num_items_in_batch``
+    and skips the division by ``grad_accum``; but T5 (like BART) returns a plain batch mean. Without
+    this, ``grad_accum: 4`` (the write-up's) sums four micro-batch means: a 4x gradient and a 4x
+    logged training loss. With ``grad_accum: 1`` nothing changes.
+    """
+
+    loss_is_scaled_for_ga = False
 
 
 @dataclass
@@ -159,19 +183,24 @@ def train_instruction_model(
     kind = params.kind
     limit_cpu_threads(params.cpu_threads, runtime)
     model = build_model(params.model, tokenizer, seed=params.seed)
-    encode = encode_seq2seq_example if kind == "seq2seq" else encode_causal_example
-    train = [encode(tokenizer, r, params.max_source_length, params.max_target_length) for r in train_rows]
-    valid = [encode(tokenizer, r, params.max_source_length, params.max_target_length) for r in valid_rows]
+    def encode(row: dict[str, Any]) -> dict[str, list[int]]:
+        if kind == "seq2seq":
+            return encode_seq2seq_example(tokenizer, row, params.max_source_length, params.max_target_length)
+        return encode_causal_example(tokenizer, row, params.max_source_length, params.max_target_length,
+                                     loss_on_prompt=params.loss_on_prompt)
+
+    train = [encode(r) for r in train_rows]
+    valid = [encode(r) for r in valid_rows]
     if kind == "seq2seq":
         collator: Any = DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=IGNORE_INDEX)
-        trainer_cls: type[Trainer] = ResumableSeq2SeqTrainer
+        trainer_cls: type[Trainer] = MeanLossSeq2SeqTrainer
         args_cls: Any = Seq2SeqTrainingArguments
     else:
         collator = CausalSFTCollator(tokenizer.pad_token_id)
         trainer_cls, args_cls = ResumableTrainer, None
     extra = {"cls": args_cls} if args_cls else {}
     args = make_training_arguments(
-        params.training, checkpoint_dir, params.seed, runtime, do_eval=bool(valid),
+        params.training, checkpoint_dir, params.seed, runtime, train_examples=len(train), do_eval=bool(valid),
         remove_unused_columns=False, ddp_find_unused_parameters=False, **extra,
     )
     logger.info("training %s (%s) on %d rows, %d validation rows", params.model.name, kind, len(train), len(valid))

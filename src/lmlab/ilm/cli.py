@@ -1,6 +1,8 @@
 """The ``lmlab`` command line: interactive infilling and the infill evaluation.
 
-``lmlab infill --model DIR`` fills ``[MASK]`` placeholders with a trained ILM. A typed
+``lmlab infill --model DIR`` fills ``[MASK]`` placeholders with a trained ILM: an lmlab ILM dir or
+one trained by the reference's ``train_ilm.py`` (``--tokenizer`` names the GPT-2 tokenizer of a
+reference dir that holds none: :mod:`lmlab.ilm.model_dirs`). A typed
 placeholder ``[MASK:word]``, ``[MASK:ngram]``, ``[MASK:sentence]``, ``[MASK:paragraph]`` or
 ``[MASK:document]`` picks the ILM mask token; a bare ``[MASK]`` uses ``--default-type``
 (``ngram``: one to a few words). As in training, the space before a placeholder belongs to
@@ -13,6 +15,13 @@ line, empty line or Ctrl-D to quit).
 
 ``lmlab infill-eval`` runs :func:`lmlab.ilm.infill_eval.run_infill_eval`, the same call as the
 ``ilm_infill_eval`` stage, with options instead of params.yaml.
+
+``lmlab export-reference model DIR OUT`` writes an ILM dir in the reference's layout
+(``pytorch_model.bin``, ``config.json``, ``additional_ids_to_tokens.pkl``);
+``lmlab export-reference examples PICKLE OUT`` writes a masked-examples pickle in the
+reference's format (span types as ``ilm.mask.hierarchical.MaskHierarchicalType``), which
+``train_ilm.py`` reads. A directory of pickles (``data/ilm/masked/<level>``) exports each
+``*.pkl`` into the directory OUT.
 
 Errors in user input (a model directory without ``ilm_special_tokens.json``, a CSV without
 the text column, an empty test split) print one paragraph on stderr and exit with code 2.
@@ -64,25 +73,27 @@ def _fill(ilm, texts: Sequence[str], args: argparse.Namespace) -> list[str]:
     results = ilm.infill(contexts, decoding=args.decoding, top_p=args.top_p, seed=args.seed,
                          max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)
     filled = []
-    for (answers, text), context in zip(results, contexts):
-        missing = ilm.count_masks(ilm.encode_context(context)) - len(answers)
+    for result, context in zip(results, contexts):
+        missing = ilm.count_masks(ilm.encode_context(context)) - len(result.answers)
+        if result.unterminated:
+            logger.warning("the last answer has no <|endofinfill|> within --max-new-tokens: filled as generated")
         if missing > 0:
             logger.warning("%d mask(s) left unfilled (the model hit the length limit)", missing)
-        filled.append(text)
+        filled.append(result.text)
     return filled
 
 
 def _cmd_infill(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> None:
     from transformers.utils import logging as hf_logging
 
-    from lmlab.ilm.infill import load_ilm
+    from lmlab.ilm.infillers import load_ilm
 
     hf_logging.disable_progress_bar()  # keep the terminal for the filled texts
     if args.threads:
         from lmlab.device import limit_cpu_threads
 
         limit_cpu_threads(args.threads)
-    ilm = load_ilm(args.model, args.device)
+    ilm = load_ilm(args.model, args.device, args.tokenizer)
     if args.text:
         texts = list(args.text)
     elif not stdin.isatty():
@@ -122,6 +133,7 @@ def _cmd_infill_eval(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) ->
             samples_per_text=args.samples_per_text, max_ngram=args.max_ngram, max_chars=args.max_chars,
             limit=args.limit, decoding=args.decoding, top_p=args.top_p, max_new_tokens=args.max_new_tokens,
             batch_size=args.batch_size, device=args.device, threads=args.threads, seed=args.seed,
+            reference_tokenizer=args.reference_tokenizer, unterminated=args.unterminated, overlap=args.overlap,
         )
     except ValueError as exc:
         raise InputError(f"invalid option: {exc}") from exc
@@ -132,6 +144,28 @@ def _cmd_infill_eval(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) ->
         overall = report["results"]["overall"][model]
         stdout.write(f"{model}: top1 {overall['top1_accuracy']:.3f} unigram_f1 {overall['unigram_f1']:.3f} "
                      f"bigram_f1 {overall['bigram_f1']:.3f} n {overall['n']} (levels: {', '.join(levels)})\n")
+
+
+def _cmd_export_reference(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> None:
+    if args.kind == "model":
+        from lmlab.ilm.model_dirs import export_reference_dir
+
+        info = export_reference_dir(args.source, args.out, args.tokenizer)
+        stdout.write(f"exported {args.source} -> {args.out} (reference tokenizer compatible: "
+                     f"{info['reference_tokenizer_compatible']})\n")
+        return
+    from lmlab.ilm.pickles import export_reference_pickle, load_pickle
+    from lmlab.ilm.sequences import check_masked
+
+    source = Path(args.source)
+    pairs = [(p, Path(args.out) / p.name) for p in sorted(source.glob("*.pkl"))] if source.is_dir() \
+        else [(source, Path(args.out))]
+    if not pairs:
+        raise InputError("no *.pkl file in the directory.", path=source)
+    for src, out in pairs:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        count = export_reference_pickle(check_masked(load_pickle(src), src), out)
+        stdout.write(f"exported {src} -> {out} ({count} documents)\n")
 
 
 def _cmd_preview(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> None:
@@ -159,6 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
     infill.add_argument("--model", required=True, type=Path, help="ILM model directory (e.g. models/ilm/all)")
     infill.add_argument("--text", action="append", help="text with [MASK] placeholders (repeatable)")
     infill.add_argument("--default-type", choices=TYPE_NAMES, default="ngram", help="type of a bare [MASK]")
+    infill.add_argument("--tokenizer", default=None,
+                        help="tokenizer of a reference-format dir without tokenizer files (dir or cached hub name; "
+                        "default gpt2)")
     _decoding_options(infill)
     infill.set_defaults(func=_cmd_infill)
 
@@ -178,8 +215,21 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", type=Path, default=Path("reports/ilm/infill_eval.json"))
     ev.add_argument("--metrics", type=Path, default=Path("reports/metrics/ilm_infill.json"))
     ev.add_argument("--predictions", type=Path, default=Path("reports/ilm/infill_predictions.jsonl"))
+    ev.add_argument("--reference-tokenizer", default="gpt2",
+                    help="tokenizer of reference-format model dirs without tokenizer files (dir or cached hub name)")
+    ev.add_argument("--unterminated", choices=("keep", "drop"), default="keep",
+                    help="an answer without <|endofinfill|>: scored as generated (keep) or dropped (the reference)")
+    ev.add_argument("--overlap", choices=("set", "multiset"), default="set",
+                    help="character overlap over distinct characters (the lab's script) or clipped counts")
     _decoding_options(ev)
     ev.set_defaults(func=_cmd_infill_eval)
+
+    export = sub.add_parser("export-reference", help="write an ILM dir or masked pickles in the reference's formats")
+    export.add_argument("kind", choices=("model", "examples"))
+    export.add_argument("source", type=Path, help="ILM model dir, or a masked pickle / a directory of them")
+    export.add_argument("out", type=Path, help="output dir (model, pickle directory) or pickle file")
+    export.add_argument("--tokenizer", default=None, help="tokenizer of a reference-format source dir (see infill)")
+    export.set_defaults(func=_cmd_export_reference)
 
     preview = sub.add_parser("preview", help="print ORIGINAL / CONTEXT / ANSWERS of masked ILM examples")
     preview.add_argument("pickle", type=Path, help="masked examples pickle (e.g. data/ilm/masked/all/train.pkl)")

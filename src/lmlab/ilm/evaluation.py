@@ -29,11 +29,10 @@ import torch
 from tqdm import tqdm
 
 from lmlab.device import select_runtime
-from lmlab.ilm.sequences import LOSS_KINDS, IlmCollator, IlmTokens, build_dataset, per_example_sums, token_nll
+from lmlab.ilm.model_dirs import load_ilm_dir
+from lmlab.ilm.sequences import LOSS_KINDS, IlmCollator, build_dataset, per_example_sums, token_nll
 from lmlab.logs import progress_disabled
-from lmlab.modeling import load_model
 from lmlab.statistics import bootstrap_ci, ratio_of_sums
-from lmlab.tokenization import load_tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +53,7 @@ class EvalParams:
     bootstrap_resamples: int = 2000
     confidence: float = 0.95
     device: str = "auto"
+    reference_tokenizer: str = "gpt2"  # tokenizer of reference-format model dirs that hold none
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -69,13 +69,11 @@ class EvalParams:
             raise ValueError(f"confidence: must be in (0, 1), got {self.confidence}")
 
 
-def load_ilm_model(model_dir: str | Path, device: torch.device | str = "cpu"):
-    """``(model, tokenizer, IlmTokens)`` from a saved ILM dir; a clear error if it lacks the token map."""
-    tokenizer = load_tokenizer(model_dir)
-    tokens = IlmTokens.from_model_dir(model_dir, tokenizer)
-    model = load_model(model_dir, "causal").to(device)
-    model.eval()
-    return model, tokenizer, tokens
+def load_ilm_model(model_dir: str | Path, device: torch.device | str = "cpu", tokenizer_source: str | None = None):
+    """``(model, tokenizer, IlmTokens)`` from an ILM dir, lmlab's or the reference's layout
+    (:func:`lmlab.ilm.model_dirs.load_ilm_dir`); a clear error if it is neither."""
+    loaded = load_ilm_dir(model_dir, device, tokenizer_source)
+    return loaded.model, loaded.tokenizer, loaded.tokens
 
 
 @torch.no_grad()
@@ -140,7 +138,7 @@ def evaluate_matrix(models: Mapping[str, str | Path], tests: Mapping[str, Sequen
     encoded: dict[tuple[str, str], Any] = {}
     results: dict[str, dict[str, dict[str, Any]]] = {}
     for name, model_dir in models.items():
-        model, tokenizer, tokens = load_ilm_model(model_dir, runtime.device)
+        model, tokenizer, tokens = load_ilm_model(model_dir, runtime.device, params.reference_tokenizer)
         key = _vocab_key(tokenizer)
         results[name] = {}
         for level, masked in tests.items():

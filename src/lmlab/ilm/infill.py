@@ -46,8 +46,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import torch
 from tqdm import tqdm
@@ -61,10 +60,9 @@ from transformers import (
     StoppingCriteriaList,
 )
 
-from lmlab.device import Runtime, select_runtime
-from lmlab.errors import InputError
+from lmlab.device import Runtime
 from lmlab.ilm.format import fill_context
-from lmlab.ilm.sequences import SPECIAL_TOKENS_FILE, IlmTokens
+from lmlab.ilm.sequences import SPECIAL_TOKENS_FILE
 from lmlab.logs import progress_disabled
 
 logger = logging.getLogger(__name__)
@@ -75,8 +73,8 @@ Prefill = Literal["auto", "rows", "batch"]
 __all__ = [
     "SPECIAL_TOKENS_FILE",
     "IlmInfiller",
+    "Infill",
     "StopAfterAnswers",
-    "load_ilm",
     "generate_infills",
     "generate_reference",
     "split_answers",
@@ -116,10 +114,14 @@ class IlmInfiller:
         seed: int = 0,
         max_new_tokens: int = 64,
         batch_size: int = 32,
-    ) -> list[tuple[list[str], str]]:
-        """Fill every context; return ``(answers, filled_text)`` per context.
+        keep_unterminated: bool = True,
+    ) -> list[Infill]:
+        """Fill every context; return an :class:`Infill` (answers, filled text, closed answers) per context.
 
-        Missing answers (the row stopped early) leave their mask tokens in the filled text.
+        A row that runs out of tokens before its last ``<|endofinfill|>`` leaves an unterminated
+        tail: with ``keep_unterminated`` it is the next answer, as generated (counted by
+        ``Infill.terminated``); without it, it is dropped as in the reference. Missing answers
+        leave their mask tokens in the filled text.
         """
         encoded = [self.encode_context(c) for c in contexts]
         ks = [self.count_masks(ids) for ids in encoded]
@@ -131,43 +133,32 @@ class IlmInfiller:
         )
         results = []
         for context, k, gen in zip(contexts, ks, generated):
-            answers = [self.tokenizer.decode(a, skip_special_tokens=True) for a in split_answers(gen, k, self.end_id)]
-            results.append((answers, fill_context(context, answers)))
+            answers = [self.tokenizer.decode(a, skip_special_tokens=True)
+                       for a in split_answers(gen, k, self.end_id, keep_unterminated)]
+            results.append(Infill(answers, fill_context(context, answers), min(k, gen.count(self.end_id))))
         return results
 
 
-def load_ilm(model_dir: str | Path, device: str = "auto") -> IlmInfiller:
-    """Load an ILM directory (``from_pretrained`` model + tokenizer + ``ilm_special_tokens.json``).
+class Infill(NamedTuple):
+    """One filled context: ``answers`` left to right, the ``text`` with them in place, and how many
+    of the answers were closed by ``<|endofinfill|>`` (``terminated``; any further answer is the
+    unterminated tail the row was writing when it ran out of tokens)."""
 
-    Raises :class:`InputError` when the directory, the special-token map or one of the ILM
-    special tokens is missing, or when the map disagrees with the tokenizer (the map is read
-    by :meth:`lmlab.ilm.sequences.IlmTokens.from_model_dir`, the training side's reader).
-    """
-    from lmlab.modeling import load_model
-    from lmlab.tokenization import load_tokenizer
+    answers: list[str]
+    text: str
+    terminated: int
 
-    model_dir = Path(model_dir)
-    if not model_dir.is_dir():
-        raise InputError("the ILM model directory does not exist.", path=model_dir,
-                         hint="train it first (dvc repro ilm_train) or pass an existing directory.")
-    tokens = IlmTokens.from_model_dir(model_dir)  # InputError when the map is missing or incomplete
-    tokenizer = load_tokenizer(model_dir)
-    if IlmTokens.from_tokenizer(tokenizer) != tokens:
-        raise InputError("the special-token map disagrees with the tokenizer saved beside it.",
-                         path=model_dir / SPECIAL_TOKENS_FILE,
-                         hint="the map and the tokenizer come from different runs; re-train the model.")
-    runtime = select_runtime(device)  # type: ignore[arg-type]
-    model = load_model(model_dir, "causal").to(runtime.device)
-    model.eval()
-    return IlmInfiller(model=model, tokenizer=tokenizer, runtime=runtime, start_id=tokens.start_infill,
-                       end_id=tokens.end_infill, mask_ids=frozenset(tokens.masks.values()))
+    @property
+    def unterminated(self) -> int:
+        return len(self.answers) - self.terminated
 
 
-def split_answers(generated: Sequence[int], k: int, end_id: int) -> list[list[int]]:
+def split_answers(generated: Sequence[int], k: int, end_id: int, keep_unterminated: bool = False
+                  ) -> list[list[int]]:
     """The first ``k`` answers of a generation: token runs each closed by ``end_id``.
 
-    An unterminated tail is dropped (as in the reference); fewer than ``k`` closed answers
-    give a shorter list.
+    An unterminated (non-empty) tail is dropped, as in the reference, unless
+    ``keep_unterminated``: then it is the next answer. Fewer than ``k`` answers give a shorter list.
     """
     answers: list[list[int]] = []
     current: list[int] = []
@@ -179,6 +170,8 @@ def split_answers(generated: Sequence[int], k: int, end_id: int) -> list[list[in
             current = []
         else:
             current.append(token)
+    if keep_unterminated and current and len(answers) < k:
+        answers.append(current)
     return answers
 
 
@@ -304,6 +297,9 @@ def _generate_batch(
     out = model.generate(
         input_ids.to(device), attention_mask=attention.to(device), max_new_tokens=max(budgets),
         eos_token_id=None, pad_token_id=pad_id,  # rows stop only through StopAfterAnswers
+        # decode with the KV cache whatever the saved config says: a trained dir stores use_cache=false
+        # in config.json (training) and true in generation_config.json, which other layouts lack
+        use_cache=True,
         stopping_criteria=StoppingCriteriaList([StopAfterAnswers(end_id, width, ks, budgets)]),
         **cache, **_decoding_kwargs(decoding, top_p),
     )

@@ -20,12 +20,19 @@ This is the lab's original ``ilm_eval.py`` as a library call. Steps:
    (``skipped.too_few_words``); a sample identical to an earlier sample of the same text is
    dropped and counted (``skipped.duplicate_sample``).
 3. Every model fills every (text, sample) item; every span is scored with
-   :mod:`lmlab.ilm.infill_metrics` (micro average over spans, per CEFR level and overall).
+   :mod:`lmlab.ilm.infill_metrics` (the write-up's character-level scores, plus the word-level
+   ``word_*`` ones; micro average over spans, per CEFR level and overall). An ILM answer that
+   was still open when the token budget ran out (no ``<|endofinfill|>``) is scored as
+   generated and counted (``n_unterminated``; ``unterminated: drop`` = the reference's reading,
+   which drops it and scores an empty answer).
 
 Outputs (see :func:`write_outputs`): a report shaped like the original's output
-(``config``, ``results.overall``, ``results.by_cefr``), the flat metrics file
-``<model>.<level>.{top1_accuracy,...,n}`` (level ``all`` = overall), and one JSONL line
-per (model, item) with the context, the original and the predicted spans.
+(``config``, ``results.overall``, ``results.by_cefr`` with every score and the counts
+``n_unterminated``/``n_empty``; ``diagnostics`` per model: distinct and most common
+predictions, and how often two models predict the same string), the flat metrics file
+``<model>.<level>.{top1_accuracy,unigram_recall,unigram_f1,bigram_recall,bigram_f1,n}``
+(level ``all`` = overall; the contract keys only), and one JSONL line per (model, item) with
+the context, the original and the predicted spans.
 """
 
 from __future__ import annotations
@@ -42,7 +49,7 @@ from typing import Any, Literal
 
 from lmlab.errors import InputError
 from lmlab.ilm.format import MaskType, Span, mask_document
-from lmlab.ilm.infill_metrics import aggregate, span_scores
+from lmlab.ilm.infill_metrics import METRIC_NAMES, aggregate, normalize, span_scores
 from lmlab.ilm.infillers import InfillOptions, make_infiller, parse_spec
 
 logger = logging.getLogger(__name__)
@@ -74,6 +81,9 @@ class InfillEvalParams:
     batch_size: int = 32
     device: str = "auto"
     threads: int = 0
+    reference_tokenizer: str = "gpt2"
+    unterminated: Literal["keep", "drop"] = "keep"
+    overlap: Literal["set", "multiset"] = "set"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -86,6 +96,11 @@ class InfillEvalParams:
             raise ValueError(f"limit: must be >= 0 (0 = all texts), got {self.limit}")
         if not 0.0 < self.top_p <= 1.0:
             raise ValueError(f"top_p: must be in (0, 1], got {self.top_p}")
+        for name, allowed in (("unterminated", ("keep", "drop")), ("overlap", ("set", "multiset"))):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name}: must be one of {allowed}, got {getattr(self, name)!r}")
+        if not self.reference_tokenizer:
+            raise ValueError("reference_tokenizer: name a tokenizer dir or hub name (default gpt2)")
         if not self.models:
             raise ValueError("models: name at least one model spec (e.g. all: ilm:models/ilm/all)")
         for name, spec in self.models.items():
@@ -217,13 +232,55 @@ def build_items(texts: Sequence[EvalText], params: InfillEvalParams) -> tuple[li
     return items, dict(counts)
 
 
-def _score(items: Sequence[EvalItem], predictions: Sequence[Sequence[str]]) -> tuple[dict, dict]:
+def _score(items: Sequence[EvalItem], predictions: Sequence[Sequence[str]], unterminated: Sequence[Sequence[bool]],
+           overlap: str) -> tuple[dict, dict]:
+    """``(overall, by_level)``: every score's micro mean, ``n``, ``n_unterminated`` and ``n_empty``."""
     by_level: dict[str, list] = {}
-    for item, preds in zip(items, predictions):
-        scores = [span_scores(p, a) for p, a in zip(preds, item.answers)]
-        by_level.setdefault(item.cefr, []).extend(scores)
-    overall = aggregate(s for level in by_level.values() for s in level)
-    return overall, {level: aggregate(by_level[level]) for level in sorted(by_level)}
+    flags: dict[str, list[tuple[bool, bool]]] = {}
+    for item, preds, open_ in zip(items, predictions, unterminated):
+        by_level.setdefault(item.cefr, []).extend(span_scores(p, a, overlap) for p, a in zip(preds, item.answers))
+        flags.setdefault(item.cefr, []).extend((u, not normalize(p)) for p, u in zip(preds, open_))
+
+    def summary(scores: list, level_flags: list[tuple[bool, bool]]) -> dict[str, float | int]:
+        return {**aggregate(scores), "n_unterminated": sum(u for u, _ in level_flags),
+                "n_empty": sum(e for _, e in level_flags)}
+
+    overall = summary([s for level in by_level.values() for s in level], [f for level in flags.values() for f in level])
+    return overall, {level: summary(by_level[level], flags[level]) for level in sorted(by_level)}
+
+
+def _diagnostics(predictions: Mapping[str, Sequence[Sequence[str]]], span_f1: Mapping[str, Sequence[float]],
+                 seed: int) -> dict[str, Any]:
+    """Can the models be told apart? (the report's ``diagnostics``)
+
+    Per model: distinct and most common (normalised) predictions. Per pair of models ``a|b``:
+    the share of spans where both predicted the same string (``identical_predictions``), and
+    the difference of their character ``unigram_f1`` (a minus b) with a 95% bootstrap interval
+    paired over spans (``unigram_f1_difference``; ``separated`` when it excludes 0).
+    """
+    import numpy as np
+
+    from lmlab.statistics import bootstrap_ci
+
+    flat = {name: [normalize(p) for preds in rows for p in preds] for name, rows in predictions.items()}
+    out: dict[str, Any] = {}
+    for name, preds in flat.items():
+        common = Counter(preds).most_common(1)
+        out[name] = {"distinct_predictions": len(set(preds)),
+                     "most_common_prediction": {"text": common[0][0], "count": common[0][1]} if common else None}
+    pairs = [(a, b) for i, a in enumerate(flat) for b in list(flat)[i + 1:]]
+    out["identical_predictions"] = {f"{a}|{b}": sum(x == y for x, y in zip(flat[a], flat[b])) / max(1, len(flat[a]))
+                                    for a, b in pairs}
+    differences = {}
+    for a, b in pairs:
+        if len(span_f1[a]) < 2:
+            continue
+        ci = bootstrap_ci([np.asarray(span_f1[a]) - np.asarray(span_f1[b])], lambda d: d.mean(axis=-1),
+                          n_resamples=1000, seed=seed)
+        differences[f"{a}|{b}"] = {"estimate": ci.estimate, "low": ci.low, "high": ci.high,
+                                   "separated": bool(ci.low > 0 or ci.high < 0)}
+    out["unigram_f1_difference"] = differences
+    return out
 
 
 def run_infill_eval(params: InfillEvalParams) -> dict[str, Any]:
@@ -242,8 +299,10 @@ def run_infill_eval(params: InfillEvalParams) -> dict[str, Any]:
         raise InputError(f"no text has enough words for {params.n_masks} mask(s) ({counts}).",
                          path=params.test_csv, key="n_masks", hint="lower n_masks or raise max_chars.")
     options = InfillOptions(decoding=params.decoding, top_p=params.top_p, seed=params.seed,
-                            max_new_tokens=params.max_new_tokens, batch_size=params.batch_size, device=params.device)
-    overall, by_cefr, diagnostics, rows = {}, {}, {}, []
+                            max_new_tokens=params.max_new_tokens, batch_size=params.batch_size, device=params.device,
+                            reference_tokenizer=params.reference_tokenizer,
+                            keep_unterminated=params.unterminated == "keep")
+    overall, by_cefr, all_predictions, span_f1, rows = {}, {}, {}, {}, []
     pairs = [(item.doc, item.spans) for item in items]
     for name, spec in params.models.items():
         infiller = make_infiller(spec, options)
@@ -252,35 +311,50 @@ def run_infill_eval(params: InfillEvalParams) -> dict[str, Any]:
         seconds = time.perf_counter() - start
         logger.info("%s (%s): %d items in %.2f s (%.1f items/s)", name, spec, len(items), seconds,
                     len(items) / max(seconds, 1e-9))
-        overall[name], by_cefr[name] = _score(items, predictions)
-        empty = sum(1 for preds in predictions for p in preds if not p.strip())
-        diagnostics[name] = {"empty_predictions": empty}
-        if empty:
-            logger.warning("%s: %d of %d predicted spans are empty (no answer before max_new_tokens, or an "
-                           "empty answer)", name, empty, overall[name]["n"])
-        for item, preds in zip(items, predictions):
+        unterminated = getattr(infiller, "last_unterminated", None) or [[False] * len(p) for p in predictions]
+        overall[name], by_cefr[name] = _score(items, predictions, unterminated, params.overlap)
+        all_predictions[name] = predictions
+        span_f1[name] = [span_scores(p, a, params.overlap).unigram_f1
+                         for item, preds in zip(items, predictions) for p, a in zip(preds, item.answers)]
+        if overall[name]["n_unterminated"]:
+            logger.warning("%s: %d of %d answers had no <|endofinfill|> within max_new_tokens (%d): %s", name,
+                           overall[name]["n_unterminated"], overall[name]["n"], params.max_new_tokens,
+                           "scored as generated" if params.unterminated == "keep" else "dropped (scored empty)")
+        if overall[name]["n_empty"]:
+            logger.warning("%s: %d of %d predicted spans are empty", name, overall[name]["n_empty"], overall[name]["n"])
+        for item, preds, open_ in zip(items, predictions, unterminated):
             rows.append({"model": name, "id": item.text_id, "cefr": item.cefr, "sample": item.sample,
                          "context": mask_document(item.doc, item.spans)[0], "spans": [list(s) for s in item.spans],
-                         "answers": item.answers, "predictions": list(preds)})
+                         "answers": item.answers, "predictions": list(preds), "unterminated": list(open_)})
     from lmlab.config import params_to_dict
 
     config = {**params_to_dict(params), "counts": counts}
-    return {"config": config, "results": {"overall": overall, "by_cefr": by_cefr}, "diagnostics": diagnostics,
-            "predictions": rows}
+    return {"config": config, "results": {"overall": overall, "by_cefr": by_cefr},
+            "diagnostics": _diagnostics(all_predictions, span_f1, params.seed), "predictions": rows}
+
+
+CONTRACT_KEYS = (*METRIC_NAMES, "n")
 
 
 def metrics_view(report: Mapping[str, Any]) -> dict[str, dict[str, dict[str, float | int]]]:
-    """``<model>.<level>.<metric>`` with level ``all`` = overall (the pipeline contract)."""
+    """``<model>.<level>.<metric>`` for the contract's keys, with level ``all`` = overall.
+
+    The word-level scores and the counts stay in the report (the metrics file is kept small).
+    """
     results = report["results"]
-    return {model: {**results["by_cefr"][model], "all": results["overall"][model]} for model in results["overall"]}
+
+    def keep(scores: Mapping[str, Any]) -> dict[str, float | int]:
+        return {key: scores[key] for key in CONTRACT_KEYS}
+
+    return {model: {**{lvl: keep(s) for lvl, s in results["by_cefr"][model].items()}, "all": keep(results["overall"][model])}
+            for model in results["overall"]}
 
 
 def write_outputs(report: Mapping[str, Any], out_json: str | Path, metrics_json: str | Path,
                   predictions_jsonl: str | Path) -> None:
     """Write the report (without predictions), the contract metrics and the predictions, atomically.
 
-    The report's ``diagnostics`` (empty predicted spans per model: the model wrote no answer
-    before ``max_new_tokens``, or an empty one) stay out of the contract metrics.
+    The report's word-level scores, counts and ``diagnostics`` stay out of the contract metrics.
     """
     import json
 

@@ -2,9 +2,14 @@
 
 A model spec is ``<kind>:<name-or-dir>``:
 
-- ``ilm:<dir>`` - an ILM trained by this repo (:mod:`lmlab.ilm.infill`): the context holds one
+- ``ilm:<dir>`` - an ILM directory trained by this repo or by the reference's ``train_ilm.py``
+  (:mod:`lmlab.ilm.model_dirs`; a reference dir's tokenizer comes from
+  ``InfillOptions.reference_tokenizer`` unless the dir holds one): the context holds one
   ``<|infill_TYPE|>`` token per span and the model writes the answers after
-  ``<|startofinfill|>``; batched, KV-cached decoding.
+  ``<|startofinfill|>``; batched, KV-cached decoding (:mod:`lmlab.ilm.infill`). An answer the
+  model had not closed with ``<|endofinfill|>`` when its tokens ran out is kept as generated
+  (``InfillOptions.keep_unterminated``; the reference drops it); after each call
+  ``IlmSystem.last_unterminated`` flags those spans.
 - ``mlm:<name-or-dir>`` - a masked-LM baseline (BERT/RoBERTa style). Each span becomes as
   many mask tokens as the ORIGINAL span has subwords (an oracle length the other systems
   do not get - keep that in mind when comparing), then the masks are filled iteratively,
@@ -15,7 +20,9 @@ A model spec is ``<kind>:<name-or-dir>``:
   of span ``i`` is the text between sentinel ``i`` and the next sentinel / end of sequence.
 
 Every infiller maps ``(document, spans)`` items to one predicted string per span (``""``
-when the system produced nothing for it). New kinds register with :func:`register`.
+when the system produced nothing for it). New kinds register with :func:`register`. An infiller
+may also expose ``last_unterminated`` (one flag per span of the last call: the answer was cut
+by the token budget), which the infill evaluation counts.
 """
 
 from __future__ import annotations
@@ -23,7 +30,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 import torch
 from tqdm import tqdm
@@ -33,9 +41,13 @@ from lmlab.errors import InputError
 from lmlab.ilm.format import Span, mask_document, validate_spans
 from lmlab.logs import progress_disabled
 
+if TYPE_CHECKING:
+    from lmlab.ilm.infill import IlmInfiller
+
 logger = logging.getLogger(__name__)
 
-__all__ = ["InfillOptions", "Infiller", "register", "make_infiller", "parse_spec", "INFILLERS", "split_document"]
+__all__ = ["InfillOptions", "Infiller", "register", "make_infiller", "parse_spec", "INFILLERS", "split_document",
+           "load_ilm"]
 
 Item = tuple[str, Sequence[Span]]
 
@@ -50,6 +62,8 @@ class InfillOptions:
     max_new_tokens: int = 48
     batch_size: int = 32
     device: str = "auto"
+    reference_tokenizer: str | None = None
+    keep_unterminated: bool = True
 
 
 class Infiller(Protocol):
@@ -99,23 +113,36 @@ def _batches(n: int, size: int) -> list[range]:
     return [range(s, min(n, s + size)) for s in range(0, n, size)]
 
 
+def load_ilm(model_dir: str | Path, device: str = "auto", tokenizer_source: str | None = None) -> IlmInfiller:
+    """An :class:`~lmlab.ilm.infill.IlmInfiller` for an ILM directory of either layout (:mod:`lmlab.ilm.model_dirs`)."""
+    from lmlab.ilm.infill import IlmInfiller
+    from lmlab.ilm.model_dirs import load_ilm_dir
+
+    runtime = select_runtime(device)  # type: ignore[arg-type]
+    loaded = load_ilm_dir(model_dir, runtime.device, tokenizer_source)
+    tokens = loaded.tokens
+    return IlmInfiller(model=loaded.model, tokenizer=loaded.tokenizer, runtime=runtime, start_id=tokens.start_infill,
+                       end_id=tokens.end_infill, mask_ids=frozenset(tokens.masks.values()))
+
+
 @dataclass
 class IlmSystem:
     spec: str
     options: InfillOptions
 
     def __post_init__(self) -> None:
-        from lmlab.ilm.infill import load_ilm
-
-        self.ilm = load_ilm(self.spec.partition(":")[2], self.options.device)
+        self.ilm = load_ilm(self.spec.partition(":")[2], self.options.device, self.options.reference_tokenizer)
+        self.last_unterminated: list[list[bool]] = []
 
     def infill(self, items: Sequence[Item]) -> list[list[str]]:
         contexts = [mask_document(doc, spans)[0] for doc, spans in items]
         o = self.options
         results = self.ilm.infill(contexts, decoding=o.decoding, top_p=o.top_p, seed=o.seed,  # type: ignore[arg-type]
-                                  max_new_tokens=o.max_new_tokens, batch_size=o.batch_size)
-        return [answers + [""] * (len(spans) - len(answers))
-                for (answers, _), (_, spans) in zip(results, items)]
+                                  max_new_tokens=o.max_new_tokens, batch_size=o.batch_size,
+                                  keep_unterminated=o.keep_unterminated)
+        self.last_unterminated = [[i >= r.terminated for i in range(len(r.answers))] + [False] * (len(spans) - len(r.answers))
+                                  for r, (_, spans) in zip(results, items)]
+        return [r.answers + [""] * (len(spans) - len(r.answers)) for r, (_, spans) in zip(results, items)]
 
 
 @register("ilm")

@@ -7,9 +7,14 @@ What differs from the reference ``train_ilm.py`` (and why):
   most of its compute was padding);
 - the loss is ``loss: sum_of_means`` (reference: mean infill NLL + mean context NLL) or
   ``token_mean``; ``train_context: false`` trains on infill tokens only;
-- eval runs every ``eval_steps`` optimiser steps (the reference uses wall-clock time) and reports
+- eval runs at step 0 (before the first update, as the reference's wall-clock cadence does and as
+  the lab's write-up reports it) and then every ``eval_steps`` optimiser steps, and reports
   ``context`` / ``infill`` / ``infill_textonly`` losses and token counts plus a few greedy infill
-  samples (logged and appended to ``samples.jsonl`` in the DVCLive dir);
+  samples (logged and appended to ``samples.jsonl`` in the DVCLive dir); a resumed run does not
+  repeat the step-0 eval, whose numbers survive in the checkpoint's trainer state;
+- the training length is ``ilm.train.trainer`` (steps or epochs) unless the level's own budget
+  (``ilm.budget.<level>``, :class:`LevelBudget`) says otherwise: the write-up trains every level
+  for its own number of steps (or one epoch each);
 - checkpoints are written every ``save_steps`` and at the end; the final model is the checkpoint
   with the **best eval infill loss** (``load_best_model_at_end``), as the reference keeps only the
   best; a run killed mid-way resumes from the persisted checkpoint dir. The checkpoint dir carries a
@@ -24,11 +29,14 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+import random
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import torch
 from transformers import PreTrainedTokenizerBase, StoppingCriteriaList, Trainer
 from transformers.trainer_utils import TrainOutput
@@ -63,19 +71,27 @@ from lmlab.training import (
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["IlmTrainParams", "TransferParams", "apply_transfer", "IlmTrainer", "summarize_sums", "generate_infills", "train_ilm"]
-
+__all__ = ["IlmTrainParams", "LevelBudget", "TransferParams", "apply_budget", "apply_transfer", "IlmTrainer",
+           "summarize_sums", "step0_eval", "generate_infills", "train_ilm"]
 
 
 @dataclass(frozen=True)
 class IlmTrainParams:
-    """``ilm.train``: sequence layout, loss and the Trainer settings of every ILM model."""
+    """``ilm.train``: sequence layout, loss and the Trainer settings of every ILM model.
+
+    ``trainer`` gives every level the same length (``max_steps`` or ``epochs``); a level's own
+    :class:`LevelBudget` replaces it (:func:`apply_budget`).
+    """
 
     max_length: int = 256
     train_context: bool = True
     loss: Literal["sum_of_means", "token_mean"] = "sum_of_means"
     group_by_length: bool = True
     max_train_examples: int | None = 8000  # sampled (seeded) before encoding; null = all
+    # what one epoch of `trainer.epochs` is: every training example once (write-up 001: "128,064 examples /
+    # batch size 8" steps), or as many examples as the train pickle has documents (the reference's
+    # --train_num_epochs, ~1/16 of the examples; write-up 000's "Training Steps: 3 (1 epoch)")
+    epoch_unit: Literal["examples", "documents"] = "examples"
     max_eval_examples: int = 256
     num_samples: int = 3
     sample_max_new_tokens: int = 48
@@ -97,11 +113,51 @@ class IlmTrainParams:
 
 
 @dataclass(frozen=True)
+class LevelBudget:
+    """``ilm.budget.<level>``: one level's training length; null/null = ``ilm.train.trainer``'s.
+
+    Its own params key per level, so ``dvc.yaml`` lists ``ilm.budget.<level>`` for ``ilm_train@<level>``
+    alone: changing C1's budget retrains C1 and nothing else. The write-up trains C1 for 10,000 steps
+    ... A1 for 50,000 (001 section 4 headings), with ``--train_num_epochs 1`` in every command.
+    """
+
+    max_steps: int | None = None
+    epochs: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_steps is not None and self.epochs is not None:
+            raise ValueError(f"max_steps: set max_steps or epochs, not both (got {self.max_steps} and {self.epochs})")
+        if self.max_steps is not None and self.max_steps <= 0:
+            raise ValueError(f"max_steps: must be positive or null, got {self.max_steps}")
+        if self.epochs is not None and not self.epochs > 0:
+            raise ValueError(f"epochs: must be > 0 or null, got {self.epochs}")
+
+    @property
+    def inherits(self) -> bool:
+        return self.max_steps is None and self.epochs is None
+
+
+def apply_budget(params: IlmTrainParams, budget: LevelBudget) -> IlmTrainParams:
+    """``params`` with the level's training length (a set field replaces the trainer's length entirely)."""
+    if budget.inherits:
+        return params
+    return replace(params, trainer=_with_length(params.trainer, budget.max_steps, budget.epochs))
+
+
+def _with_length(trainer: TrainingParams, max_steps: int | None, epochs: float | None) -> TrainingParams:
+    """The trainer settings with a length in steps (``epochs`` cleared) or in epochs."""
+    if epochs is not None:
+        return replace(trainer, epochs=epochs)
+    return replace(trainer, max_steps=max_steps, epochs=None)
+
+
+@dataclass(frozen=True)
 class TransferParams:
     """`ilm.transfer`: specialised models fine-tuned from the general (`all`) model."""
 
     levels: tuple[str, ...] = ()  # read by dvc.yaml (which stages exist); checked here
     max_steps: int = 150
+    epochs: float | None = None  # set: that many epochs instead of max_steps
     lr: float | None = None  # None: ilm.train.trainer.lr
 
     def __post_init__(self) -> None:
@@ -110,6 +166,8 @@ class TransferParams:
             raise ValueError(f"levels: a list of distinct levels among {list(LEVELS)}, got {list(self.levels)}")
         if self.max_steps <= 0:
             raise ValueError(f"max_steps: must be positive, got {self.max_steps}")
+        if self.epochs is not None and not self.epochs > 0:
+            raise ValueError(f"epochs: must be > 0 or null, got {self.epochs}")
         if self.lr is not None and not self.lr > 0:
             raise ValueError(f"lr: must be > 0, got {self.lr}")
 
@@ -120,13 +178,15 @@ def apply_transfer(
 ) -> tuple[ModelSpec, IlmTrainParams, dict[str, Any]]:
     """The transfer variant's base model, optimisation settings and resolved params.
 
-    The general model at ``init_from`` is fine-tuned for ``transfer.max_steps`` at ``transfer.lr``
+    The general model at ``init_from`` is fine-tuned for ``transfer.max_steps`` (or ``transfer.epochs``)
+    at ``transfer.lr``
     (``None``: the level models' lr). The level list is not recorded, so adding a level to
     ``ilm.transfer.levels`` leaves the existing transfer models' bytes alone.
     """
-    trainer = replace(params.trainer, max_steps=transfer.max_steps, lr=transfer.lr or params.trainer.lr)
+    trainer = replace(_with_length(params.trainer, transfer.max_steps, transfer.epochs),
+                      lr=transfer.lr or params.trainer.lr)
     params = replace(params, trainer=trainer)
-    updated = {**resolved, "transfer": {"max_steps": transfer.max_steps, "lr": transfer.lr},
+    updated = {**resolved, "transfer": {"max_steps": transfer.max_steps, "epochs": transfer.epochs, "lr": transfer.lr},
                "init_from": str(init_from), "train": params_to_dict(params)}
     return replace(spec, name=str(init_from)), params, updated
 
@@ -142,6 +202,25 @@ def summarize_sums(sums: torch.Tensor | Sequence[float], prefix: str = "eval") -
         metrics[f"{prefix}_{kind}_count"] = count
         metrics[f"{prefix}_{kind}_ppl"] = float(torch.tensor(loss).exp()) if count else float("nan")
     return metrics
+
+
+def eval_history(log_history: Sequence[Mapping[str, Any]], prefix: str = "eval") -> dict[int, dict[str, float]]:
+    """Per-kind eval losses and token counts by step, from a Trainer's ``state.log_history``.
+
+    The history lives in every checkpoint's ``trainer_state.json``, so a resumed run still knows its
+    step-0 eval without repeating it.
+    """
+    keys = [f"{kind}_{what}" for kind in LOSS_KINDS for what in ("loss", "count")]
+    history: dict[int, dict[str, float]] = {}
+    for entry in log_history:
+        if f"{prefix}_infill_loss" in entry and "step" in entry:
+            history[int(entry["step"])] = {key: entry[f"{prefix}_{key}"] for key in keys if f"{prefix}_{key}" in entry}
+    return history
+
+
+def step0_eval(log_history: Sequence[Mapping[str, Any]]) -> dict[str, float] | None:
+    """The eval before the first update (None when the run had none)."""
+    return eval_history(log_history).get(0)
 
 
 @torch.no_grad()
@@ -165,6 +244,17 @@ def generate_infills(model, tokenizer: PreTrainedTokenizerBase, tokens: IlmToken
     return answers[:n_blanks]
 
 
+@contextmanager
+def _rng_preserved() -> Iterator[None]:
+    """Restore the python, numpy and torch (CPU and CUDA) random states on exit."""
+    py_state, np_state = random.getstate(), np.random.get_state()
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+    with torch.random.fork_rng(devices=devices):
+        yield
+    random.setstate(py_state)
+    np.random.set_state(np_state)
+
+
 class IlmTrainer(ResumableTrainer):
     """``Trainer`` with the ILM loss and an eval that reports per-type losses and logs samples."""
 
@@ -177,6 +267,15 @@ class IlmTrainer(ResumableTrainer):
         self.train_context, self.loss_mode, self.ilm_tokens = train_context, loss_mode, ilm_tokens
         self.samples, self.samples_path, self.sample_max_new_tokens = list(samples), samples_path, sample_max_new_tokens
 
+    def train(self, resume_from_checkpoint=None, *args: Any, **kwargs: Any):
+        """Train, evaluating first at step 0 on a fresh run only (a resumed run already logged it).
+
+        Every rank makes the same decision (``resume_from_checkpoint`` is decided before the Trainer
+        exists), so the step-0 eval's collective gathers never deadlock under ``torchrun``.
+        """
+        self.args.eval_on_start = not resume_from_checkpoint
+        return super().train(resume_from_checkpoint, *args, **kwargs)
+
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])
         nll, types = token_nll(outputs.logits, inputs["input_ids"], inputs["target_types"])
@@ -184,6 +283,15 @@ class IlmTrainer(ResumableTrainer):
         return (loss, outputs) if return_outputs else loss
 
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict[str, float]:
+        if self.state.global_step == 0:
+            # Iterating a DataLoader draws its base seed from the global RNG. The step-0 eval runs
+            # before the first training batch, so without this the eval would shift the epoch's
+            # shuffle, and a resumed run (which replays the order from the seed) would diverge.
+            with _rng_preserved():
+                return self._evaluate_losses(eval_dataset, metric_key_prefix)
+        return self._evaluate_losses(eval_dataset, metric_key_prefix)
+
+    def _evaluate_losses(self, eval_dataset, metric_key_prefix: str) -> dict[str, float]:
         model = self.model
         was_training = model.training
         model.eval()
@@ -277,7 +385,9 @@ def train_ilm(
 
     runtime = select_runtime(params.trainer.device, params.trainer.precision)
     args = make_training_arguments(
-        params.trainer, checkpoint_dir, seed, runtime, do_eval=True, metric_for_best_model="eval_infill_loss",
+        params.trainer, checkpoint_dir, seed, runtime,
+        train_examples=len(train_ds) if params.epoch_unit == "examples" else len(train_masked), do_eval=True,
+        metric_for_best_model="eval_infill_loss",
         greater_is_better=False, group_by_length=params.group_by_length, remove_unused_columns=False,
         length_column_name="length",
     )
@@ -291,11 +401,18 @@ def train_ilm(
 
     def finalize(trainer: Trainer, result: TrainOutput, resumed_from: str | None) -> dict[str, Any]:
         state = trainer.state
+        history = eval_history(state.log_history)
+        best = Path(state.best_model_checkpoint).name if state.best_model_checkpoint else None
+        best_step = int(best.rsplit("-", 1)[1]) if best else None
         summary.update({
             "final_model": "best eval_infill_loss checkpoint (load_best_model_at_end)",
             "best_eval_infill_loss": state.best_metric,
-            "best_checkpoint": Path(state.best_model_checkpoint).name if state.best_model_checkpoint else None,
+            "best_checkpoint": best,
             "global_step": state.global_step,
+            "max_steps": state.max_steps,
+            "eval_step0": history.get(0),
+            "eval_best": history.get(best_step) if best_step is not None else None,
+            "eval_last": history[max(history)] if history else None,
             "resumed_from": Path(resumed_from).name if resumed_from else None,
             "train_examples": len(train_ds),
             "train_examples_split_boundary": int(sum(train_ds["split_boundary"])),

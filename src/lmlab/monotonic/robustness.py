@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+from transformers import PreTrainedModel
 
 import lmlab.monotonic.constraint  # noqa: F401 - registers the mono_* activations for from_pretrained
 from lmlab.errors import InputError
@@ -29,6 +30,7 @@ from lmlab.monotonic.attacks import (
 )
 from lmlab.monotonic.constraint import min_constrained_weight, read_marker
 from lmlab.monotonic.corpus import encode_fixed, special_token_ids
+from lmlab.monotonic.criteria import finite, perplexity_ok, qualify_robustness, verdict
 from lmlab.monotonic.perplexity import score_texts
 from lmlab.statistics import bootstrap_ci
 from lmlab.tokenization import load_tokenizer
@@ -37,7 +39,8 @@ logger = logging.getLogger(__name__)
 
 MODELS = ("baseline", "monotonic")
 
-__all__ = ["EvalParams", "AttackParams", "evaluate_perplexity", "run_attacks", "plot_robustness", "MODELS"]
+__all__ = ["EvalParams", "AttackParams", "evaluate_perplexity", "run_attacks", "robustness_figure", "plot_robustness",
+           "MODELS"]
 
 
 @dataclass(frozen=True)
@@ -92,26 +95,48 @@ def _load(model_dir: str | Path):
     return model
 
 
-def evaluate_perplexity(model_dirs: Mapping[str, str | Path], texts: Sequence[str], params: EvalParams) -> dict:
-    """Token-pooled perplexity of each model on ``texts`` and the gap, with bootstrap CIs over texts."""
+def evaluate_perplexity(model_dirs: Mapping[str, str | Path], texts: Sequence[str], params: EvalParams,
+                        before_recovery: Mapping[str, Callable[[], PreTrainedModel]] | None = None) -> dict:
+    """Token-pooled perplexity of each model on ``texts`` and the gap, with bootstrap CIs over texts.
+
+    ``model_dirs`` holds the recovered ``baseline`` and ``monotonic`` models (the gap compares them);
+    ``before_recovery``: optional loaders of further models (called one at a time, so a
+    paper-scale run holds one model in memory), scored on exactly the same tokens and reported
+    beside them under their names (``pretrained``: the base both arms start from;
+    ``monotonic_before_recovery``: the monotone model right after the constraint, which the write-up
+    reports at ~18-20 for Pythia-1.4B).
+    """
     tokenizer = load_tokenizer(model_dirs["baseline"])
-    scores = {name: score_texts(_load(d), tokenizer, texts, params.max_length, params.batch_size)
-              for name, d in model_dirs.items()}
+    models = {name: (lambda d=d: _load(d)) for name, d in model_dirs.items()}
+    models.update({name: (lambda load=load: _frozen(load())) for name, load in (before_recovery or {}).items()})
+    scores = {name: score_texts(load(), tokenizer, texts, params.max_length, params.batch_size)
+              for name, load in models.items()}
     nll = {k: np.array(v.nll) for k, v in scores.items()}
     tok = np.array(scores["baseline"].tokens)
 
     def gap(base: np.ndarray, mono: np.ndarray, tokens: np.ndarray) -> np.ndarray:
         return 100.0 * np.expm1((mono.sum(-1) - base.sum(-1)) / tokens.sum(-1))
 
-    ppl = {k: v.ppl for k, v in scores.items()}
+    ppl = {k: _perplexity(v.mean_nll) for k, v in scores.items()}
     out: dict = {"ppl": ppl, "nll": {k: v.mean_nll for k, v in scores.items()},
                  "ppl_gap_pct": 100.0 * (ppl["monotonic"] - ppl["baseline"]) / ppl["baseline"],
                  "n_texts": len(tok), "n_tokens": int(tok.sum())}
     out["ppl_gap_pct_ci_low"], out["ppl_gap_pct_ci_high"] = _ci([nll["baseline"], nll["monotonic"], tok], gap,
                                                                 params.bootstrap, params.seed)
-    logger.info("perplexity baseline %.3f, monotonic %.3f (gap %+.1f%%) on %d texts / %d tokens",
-                out["ppl"]["baseline"], out["ppl"]["monotonic"], out["ppl_gap_pct"], len(tok), tok.sum())
+    logger.info("perplexity %s (gap %+.1f%%) on %d texts / %d tokens",
+                ", ".join(f"{k} {v:.3f}" for k, v in ppl.items()), out["ppl_gap_pct"], len(tok), tok.sum())
     return out
+
+
+def _perplexity(mean_nll: float) -> float:
+    """exp(mean NLL); inf (stored as null) instead of an OverflowError for a model that predicts nothing."""
+    return math.exp(mean_nll) if mean_nll < 700 else math.inf
+
+
+def _frozen(model: PreTrainedModel) -> PreTrainedModel:
+    model.eval()
+    model.requires_grad_(False)
+    return model
 
 
 def _per_example(clean: torch.Tensor, attacked: torch.Tensor, threshold: float) -> list[dict]:
@@ -186,6 +211,8 @@ def run_attacks(model_dirs: Mapping[str, str | Path], opt_texts: Sequence[str], 
                     metrics["uat"][name]["ppl_increase_pct"], metrics["uat"][name]["success_rate"],
                     metrics["hotflip"][name]["success_rate"], metrics["hotflip"][name]["success_rate_rel_nll"])
     metrics.update(_reductions(logs["hotflip"], params.bootstrap, seed))
+    metrics = qualify_robustness(metrics)
+    logger.log(logging.INFO if perplexity_ok(metrics["ppl_gap_pct"]) else logging.WARNING, "%s", verdict(metrics))
     return metrics, logs
 
 
@@ -205,30 +232,54 @@ def _reductions(rows: list[dict], resamples: int, seed: int) -> dict:
     return out
 
 
-def plot_robustness(metrics: Mapping, path: str | Path) -> None:
-    """Perplexity (x) vs HotFlip success rate and UAT perplexity increase (y), one point per model."""
+def robustness_figure(metrics: Mapping):
+    """Perplexity (x) vs HotFlip success rate and UAT perplexity increase (y), one point per model.
+
+    The figure states the verdict (:func:`lmlab.monotonic.criteria.verdict`): when the monotone model
+    fails the perplexity criterion its points are hollow and the figure says, in red, that its
+    robustness is NOT MEANINGFUL, so a low success rate is never shown as a gain.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    meaningful = perplexity_ok(metrics.get("ppl_gap_pct"))
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4.0))
     panels = (("hotflip", "success_rate", 100.0, "HotFlip success rate (%)"),
               ("uat", "ppl_increase_pct", 1.0, "UAT perplexity increase (%)"))
+    ppl = {name: finite(metrics["ppl"].get(name)) for name in MODELS}
+    shown = [v for v in ppl.values() if v is not None]
+    log_x = len(shown) == 2 and max(shown) > 100 * min(shown)  # a collapsed monotone arm (ppl 1e5 vs 143)
     for ax, (attack, key, scale, label) in zip(axes, panels):
         for name, colour in zip(MODELS, ("tab:blue", "tab:red")):
+            if ppl[name] is None:  # infinite perplexity: nothing to place on the x axis
+                continue
             m = metrics[attack][name]
             y = scale * m[key]
             lo, hi = scale * m[f"{key}_ci_low"], scale * m[f"{key}_ci_high"]
-            ax.errorbar([metrics["ppl"][name]], [y], yerr=[[max(y - lo, 0)], [max(hi - y, 0)]], fmt="o",
-                        color=colour, capsize=4, label=name)
+            hollow = name == "monotonic" and not meaningful
+            ax.errorbar([ppl[name]], [y], yerr=[[max(y - lo, 0)], [max(hi - y, 0)]], fmt="o",
+                        color=colour, mfc="none" if hollow else colour, capsize=4,
+                        label=f"{name} (not meaningful)" if hollow else name)
         ax.margins(x=0.25, y=0.15)
+        ax.set_xscale("log" if log_x else "linear")
         ax.set_xlabel("test perplexity")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
     axes[0].legend()
     fig.suptitle(f"Robustness vs perplexity (success: perplexity +{100 * metrics['threshold']:.0f}%, 95% bootstrap CI)")
-    fig.tight_layout()
+    fig.text(0.5, 0.01, verdict(metrics), ha="center", va="bottom", fontsize=8, wrap=True,
+             color="black" if meaningful else "tab:red", fontweight="normal" if meaningful else "bold")
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return fig
+
+
+def plot_robustness(metrics: Mapping, path: str | Path) -> None:
+    """Write :func:`robustness_figure` as a PNG."""
+    import matplotlib.pyplot as plt
+
+    fig = robustness_figure(metrics)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -5,6 +5,8 @@ Pythia); the **baseline** arm continues training those weights unconstrained, th
 constrains a copy (:func:`lmlab.monotonic.constraint.make_monotonic`) and recovery-trains it. Both arms see the
 same packed blocks in the same order (same seed and data); only their optimisation settings
 differ (the upstream's higher learning rate and longer warm-up for the monotone model are params).
+Recovery length is ``max_steps`` or, with ``training.epochs`` set, passes over the packed training
+blocks (the write-up recovers for 1 epoch; its upstream config 5 baseline / 10 monotone epochs).
 Training goes through the one training loop, :func:`lmlab.training.run_training` (HF ``Trainer``, DDP
 under torchrun, resumable from a persisted checkpoint dir only for the same params and data).
 """
@@ -51,7 +53,7 @@ from lmlab.training import (
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["PretrainParams", "ArmParams", "pack_texts", "train_causal_lm", "run_pretrain", "run_arm"]
+__all__ = ["PretrainParams", "ArmParams", "pack_texts", "train_causal_lm", "run_pretrain", "start_model", "run_arm"]
 
 
 @dataclass(frozen=True)
@@ -116,10 +118,12 @@ def train_causal_lm(
     """
     train_blocks = pack_texts(tokenizer, train_texts, block_size)
     valid_blocks = pack_texts(tokenizer, valid_texts, block_size)
-    logger.info("training on %d blocks of %d tokens (%d validation blocks), %d steps of %d",
-                len(train_blocks), block_size, len(valid_blocks), training.max_steps, training.batch_size)
+    length = f"{training.epochs:g} epochs" if training.epochs is not None else f"{training.max_steps} steps"
+    logger.info("training on %d blocks of %d tokens (%d validation blocks), %s of batch %d",
+                len(train_blocks), block_size, len(valid_blocks), length, training.batch_size)
     runtime = select_runtime(training.device, training.precision)
-    args = make_training_arguments(training, checkpoint_dir, seed, runtime, do_eval=True)
+    args = make_training_arguments(training, checkpoint_dir, seed, runtime, train_examples=len(train_blocks),
+                                   do_eval=True)
     metrics: dict[str, float] = {}
 
     def finalize(trainer: Trainer, result: TrainOutput, resumed_from: str | None) -> dict[str, Any]:
@@ -168,6 +172,23 @@ def run_pretrain(
         save_model_dir(out_dir, model, tokenizer, resolved_params, {"train_metrics.json": {"skipped": 1.0}})
 
 
+def start_model(pretrained_dir: str | Path, constrained: bool,
+                constraint: MonotonicParams) -> tuple[PreTrainedModel, dict | None]:
+    """An arm's model at step 0 of its recovery training, and the constraint summary (None: unconstrained).
+
+    The pretrained weights, constrained first when the arm is. ``mono_eval`` scores the monotone
+    arm's start model ("right after the constraint, before recovery") through this same function,
+    so the number it reports is the model recovery training starts from.
+    """
+    model = load_model(pretrained_dir)
+    summary = make_monotonic(model, constraint) if constrained else None
+    if summary is None and constrained_modules(model):
+        raise RuntimeError("the baseline copy unexpectedly carries parametrizations")
+    if summary is not None:
+        summary["min_weight_before_training"] = min_constrained_weight(model)
+    return model, summary
+
+
 def run_arm(
     pretrained_dir: str | Path,
     arm: ArmParams,
@@ -189,12 +210,7 @@ def run_arm(
     the texts came from (the pretrained base dir is added here).
     """
     tokenizer = load_tokenizer(pretrained_dir)
-    model = load_model(pretrained_dir)
-    summary = make_monotonic(model, constraint) if arm.constrained else None
-    if summary is None and constrained_modules(model):
-        raise RuntimeError("the baseline copy unexpectedly carries parametrizations")
-    if summary is not None:
-        summary["min_weight_before_training"] = min_constrained_weight(model)
+    model, summary = start_model(pretrained_dir, arm.constrained, constraint)
 
     def bake(trained: PreTrainedModel, metrics: dict[str, float]) -> dict[str, Any]:
         if summary is None:

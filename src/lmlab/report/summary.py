@@ -199,6 +199,19 @@ def _monotonic(m: FamilyMetrics, headline: Headline) -> list[str]:
     gap, reduction = (f"**{_num(data.get(k), 1)} %** (`{k}`, 95% CI {_ci(interval_for(data, k), 1)})"
                       for k in ("ppl_gap_pct", "attack_reduction_pct"))
     lines += ["", f"Perplexity gap {gap}; attack success reduction {reduction}, relative, HotFlip."]
+    if data.get("attack_reduction_meaningful") is False:
+        lines += ["", "**Robustness NOT MEANINGFUL**: the monotone model fails the write-up's perplexity criterion "
+                  "(gap < 15 %), so a model that predicts little is trivially hard to attack; the reduction is "
+                  "withheld (`attack_reduction_meaningful: false`), never reported as a gain."]
+    before = lookup(data, ["ppl", "monotonic_before_recovery"])
+    if before is not None:
+        lines += ["", f"Right after the constraint, before recovery, the monotone model's perplexity was "
+                  f"{_num(before, 2)} (`ppl.monotonic_before_recovery`; its unconstrained start "
+                  f"{_num(lookup(data, ['ppl', 'pretrained']), 2)}, `ppl.pretrained`)."]
+    criteria = data.get("criteria")
+    if isinstance(criteria, Mapping) and criteria:
+        verdicts = ", ".join(f"`{k}` {'PASS' if v else 'FAIL'}" for k, v in criteria.items())
+        lines += ["", f"Write-up 004's success criteria (`criteria.*`): {verdicts}."]
     headline.add("monotonic.ppl_gap_pct", m, ["ppl_gap_pct"], digits=1)
     headline.add("monotonic.attack_reduction_pct", m, ["attack_reduction_pct"], digits=1)
     return lines
@@ -258,8 +271,12 @@ def render_markdown(
     bodies: Mapping[str, list[str]],
     plots: Mapping[str, Sequence[Path]],
     out_path: Path,
+    extra_sections: Sequence[str] = (),
 ) -> str:
-    """The summary page; plots are embedded with paths relative to ``out_path``."""
+    """The summary page; plots are embedded with paths relative to ``out_path``.
+
+    ``extra_sections`` (Markdown lines, e.g. the write-up comparison) follow the family sections.
+    """
     lines = [
         "# lmlab summary",
         "",
@@ -282,4 +299,5 @@ def render_markdown(
         for plot in plots.get(family, ()):
             rel = os.path.relpath(plot, out_path.parent)
             lines += [f"![{plot.stem}]({rel})", ""]
+    lines += list(extra_sections)
     return "\n".join(lines).rstrip() + "\n"

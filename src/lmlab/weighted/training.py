@@ -66,7 +66,7 @@ def train_weighted(
     seed_everything(seed)
     runtime = select_runtime(training.device, training.precision)
     model = build_model(spec, tokenizer, seed=seed)
-    args = make_training_arguments(training, checkpoint_dir, seed, runtime, do_eval=False,
+    args = make_training_arguments(training, checkpoint_dir, seed, runtime, train_examples=len(rows), do_eval=False,
                                    remove_unused_columns=False)
     n_acc = sum(e.accept for e in encoded)
     logger.info("training on %d rows (%d Accept), gamma %.3g, variant %s, scope %s", len(rows), n_acc, gamma,
