@@ -26,7 +26,7 @@ from tests.conftest import REPO_ROOT, dvc_env, write_params
 
 pytestmark = pytest.mark.slow
 
-CONFIG = "baseline"
+CONFIG = "odds_1_2-baseline"
 TINY = {
     "weighted.sample.n_pool": 240,
     "weighted.sample.n_test": 40,
@@ -66,7 +66,7 @@ def launch(inputs: Path, run_dir: Path, nproc: int, seed: int = 0,
     params = write_params(run_dir / "params.yaml", overrides)
     launcher = launcher or [str(REPO_ROOT / "scripts" / "launch"), str(nproc)]
     cmd = [*launcher, str(REPO_ROOT / "stages" / "wl_train.py"),
-           "--params", str(params), "--config", CONFIG, "--train", str(inputs / "sets" / "frac_1_2.jsonl"),
+           "--params", str(params), "--config", CONFIG, "--train", str(inputs / "sets" / "odds_1_2.jsonl"),
            "--tokenizer", str(inputs / "tokenizer"), "--out", str(run_dir / "out"),
            "--checkpoints", str(run_dir / "checkpoints"), "--live", str(run_dir / "live")]
     env = dvc_env()

@@ -110,7 +110,7 @@ def _train_weights(tmp_path: Path, params: Path, run: str, env_add: dict[str, st
     env.update(env_add)
     out = tmp_path / "runs" / run
     command = [*prefix, sys.executable, str(REPO_ROOT / "stages" / "wl_train.py"), "--params", str(params),
-               "--config", "baseline", "--train", str(tmp_path / "sets" / "frac_1_2.jsonl"),
+               "--config", "odds_1_2-baseline", "--train", str(tmp_path / "sets" / "odds_1_2.jsonl"),
                "--tokenizer", str(tmp_path / "tok"), "--out", str(out / "model"),
                "--checkpoints", str(out / "checkpoints")]
     done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=REPO_ROOT)
@@ -125,7 +125,7 @@ def test_one_training_stage_gives_identical_weights_on_emulated_machines(tmp_pat
     from stages.wl_sample import main as sample
     from tests.weighted.helpers import tiny_params
 
-    configs = {"baseline": {"fraction": "frac_1_2", "variant": "accept", "gamma_key": "weighted.baseline_gamma"}}
+    configs = {"odds_1_2-baseline": {"set": "odds_1_2", "variant": "accept", "gamma_key": "weighted.baseline_gamma"}}
     params = tiny_params(tmp_path, configs=configs, training__max_steps=8, training__save_steps=8,
                          model__d_model=64, model__d_ff=256, runtime__cpu_threads=0)
     pool, test = tmp_path / "pool.jsonl", tmp_path / "test.jsonl"
