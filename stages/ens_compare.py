@@ -14,11 +14,11 @@ from typing import Literal
 
 from lmlab.artifacts import atomic_write_json, stage_outputs
 from lmlab.config import load_mapping, load_params, load_value
-from lmlab.ensemble.compare import CompareParams, compare_models
+from lmlab.ensemble.compare import compare_models
 from lmlab.ensemble.data import read_instruction_rows
+from lmlab.ensemble.params import CompareParams, SftModelParams
 from lmlab.ensemble.report import contract_metrics, plot_agreement_matrix, plot_class_accuracy
 from lmlab.ensemble.string_agreement import write_example_table
-from lmlab.ensemble.training import SftModelParams
 from lmlab.ensemble.writeup import WRITEUP, writeup_rows
 from lmlab.stage import stage_main, stage_parser
 from lmlab.writeup import write_rows

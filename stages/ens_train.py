@@ -13,7 +13,8 @@ from lmlab.artifacts import stage_outputs
 from lmlab.config import load_params
 from lmlab.device import seed_everything, select_runtime
 from lmlab.ensemble.data import read_instruction_rows
-from lmlab.ensemble.training import SftModelParams, train_instruction_model
+from lmlab.ensemble.params import SftModelParams
+from lmlab.ensemble.training import train_instruction_model
 from lmlab.stage import is_main_process, stage_main, stage_parser
 from lmlab.tokenization import load_tokenizer
 

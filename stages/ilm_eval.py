@@ -18,13 +18,8 @@ from pathlib import Path
 from lmlab.artifacts import atomic_write_json, stage_outputs
 from lmlab.config import load_params, params_to_dict
 from lmlab.errors import InputError
-from lmlab.ilm.evaluation import (
-    EvalParams,
-    evaluate_matrix,
-    metrics_from_results,
-    plot_matrix,
-    specialization_gains,
-)
+from lmlab.ilm.evaluation import evaluate_matrix, metrics_from_results, plot_matrix, specialization_gains
+from lmlab.ilm.params import EvalParams
 from lmlab.ilm.pickles import load_pickle
 from lmlab.ilm.sequences import check_masked
 from lmlab.stage import stage_main, stage_parser

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from lmlab.artifacts import stage_outputs
 from lmlab.config import load_params
-from lmlab.ilm.infill_eval import InfillEvalParams, run_infill_eval, write_outputs
+from lmlab.ilm.infill_eval import run_infill_eval, write_outputs
+from lmlab.ilm.params import InfillEvalParams
 from lmlab.stage import stage_main, stage_parser
 
 

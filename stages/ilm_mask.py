@@ -17,7 +17,7 @@ from pathlib import Path
 from lmlab.artifacts import atomic_dir, atomic_write_json, stage_outputs
 from lmlab.config import load_params
 from lmlab.ilm.masked_splits import mask_level
-from lmlab.ilm.masking import MaskParams
+from lmlab.ilm.params import MaskParams
 from lmlab.ilm.punkt import use_nltk_data
 from lmlab.stage import stage_main, stage_parser
 

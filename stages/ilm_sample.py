@@ -10,7 +10,8 @@ from pathlib import Path
 
 from lmlab.artifacts import atomic_path, stage_outputs
 from lmlab.config import load_params
-from lmlab.ilm.corpus import SampleParams, generate_learner_corpus
+from lmlab.ilm.corpus import generate_learner_corpus
+from lmlab.ilm.params import SampleParams
 from lmlab.stage import stage_main, stage_parser
 
 

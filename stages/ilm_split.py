@@ -13,7 +13,8 @@ from pathlib import Path
 
 from lmlab.artifacts import atomic_dir, atomic_write_json, stage_outputs
 from lmlab.config import load_params
-from lmlab.ilm.splitting import SplitParams, split_corpus
+from lmlab.ilm.params import SplitParams
+from lmlab.ilm.splitting import split_corpus
 from lmlab.stage import stage_main, stage_parser
 
 

@@ -15,16 +15,10 @@ from pathlib import Path
 
 from lmlab.artifacts import stage_outputs
 from lmlab.config import load_params, params_to_dict
+from lmlab.ilm.params import IlmTrainParams, LevelBudget, TransferParams
 from lmlab.ilm.pickles import load_pickle
 from lmlab.ilm.sequences import check_masked
-from lmlab.ilm.training import (
-    IlmTrainParams,
-    LevelBudget,
-    TransferParams,
-    apply_budget,
-    apply_transfer,
-    train_ilm,
-)
+from lmlab.ilm.training import apply_budget, apply_transfer, train_ilm
 from lmlab.modeling import ModelSpec
 from lmlab.stage import is_main_process, stage_main, stage_parser
 from lmlab.tokenization import load_tokenizer

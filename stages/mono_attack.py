@@ -17,7 +17,8 @@ from pathlib import Path
 from lmlab.artifacts import atomic_write_json, atomic_write_text, stage_outputs
 from lmlab.config import load_params
 from lmlab.monotonic.corpus import read_split
-from lmlab.monotonic.robustness import AttackParams, plot_robustness, run_attacks
+from lmlab.monotonic.params import AttackParams
+from lmlab.monotonic.robustness import plot_robustness, run_attacks
 from lmlab.monotonic.writeup import WRITEUP, writeup_rows
 from lmlab.stage import stage_main, stage_parser
 from lmlab.writeup import write_rows

@@ -17,10 +17,10 @@ from pathlib import Path
 from lmlab.artifacts import atomic_write_json, stage_outputs
 from lmlab.config import load_params, load_value
 from lmlab.modeling import load_model
-from lmlab.monotonic.constraint import MonotonicParams
+from lmlab.monotonic.constraint import start_model
 from lmlab.monotonic.corpus import read_split
-from lmlab.monotonic.robustness import EvalParams, evaluate_perplexity
-from lmlab.monotonic.training import start_model
+from lmlab.monotonic.params import EvalParams, MonotonicParams
+from lmlab.monotonic.robustness import evaluate_perplexity
 from lmlab.stage import stage_main, stage_parser
 
 

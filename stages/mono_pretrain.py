@@ -15,7 +15,8 @@ from lmlab.artifacts import stage_outputs
 from lmlab.config import load_params, params_to_dict
 from lmlab.modeling import ModelSpec
 from lmlab.monotonic.corpus import SplitParams, read_split
-from lmlab.monotonic.training import PretrainParams, run_pretrain
+from lmlab.monotonic.params import PretrainParams
+from lmlab.monotonic.training import run_pretrain
 from lmlab.stage import stage_main, stage_parser
 
 

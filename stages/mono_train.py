@@ -13,9 +13,9 @@ from pathlib import Path
 
 from lmlab.artifacts import stage_outputs
 from lmlab.config import load_params, params_to_dict
-from lmlab.monotonic.constraint import MonotonicParams
 from lmlab.monotonic.corpus import SplitParams, read_split
-from lmlab.monotonic.training import ArmParams, run_arm
+from lmlab.monotonic.params import ArmParams, MonotonicParams
+from lmlab.monotonic.training import run_arm
 from lmlab.stage import stage_main, stage_parser
 
 

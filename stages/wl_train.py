@@ -16,7 +16,7 @@ from lmlab.device import limit_cpu_threads
 from lmlab.modeling import ModelSpec
 from lmlab.stage import is_main_process, stage_main, stage_parser
 from lmlab.tokenization import load_tokenizer
-from lmlab.training import TrainingParams
+from lmlab.training_params import TrainingParams
 from lmlab.weighted.data import read_decisions
 from lmlab.weighted.params import GAMMA_HINT, LossParams, RuntimeParams, WeightedConfig, check_gamma
 from lmlab.weighted.training import train_weighted

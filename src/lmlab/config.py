@@ -14,6 +14,7 @@ error is then reported against that key.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import types
 import typing
@@ -39,6 +40,13 @@ def read_params_file(path: str | Path) -> Any:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise ParamsError("the params file does not exist.", path=path, hint="pass --params PATH") from exc
+    return _parse_params_text(str(path), text)
+
+
+@functools.lru_cache(maxsize=8)
+def _parse_params_text(path: str, text: str) -> Any:
+    """The parsed file, cached by its text: a stage loads several sections and the params check ~70,
+    and a round-trip parse of params.yaml costs ~20-50 ms each. Callers never mutate the result."""
     yaml = YAML(typ="rt")
     try:
         data = yaml.load(text)

@@ -12,24 +12,15 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
-
-import torch
-from transformers import (
-    AutoModelForCausalLM,
-    AutoModelForSeq2SeqLM,
-    GPT2Config,
-    GPT2LMHeadModel,
-    GPTNeoXConfig,
-    GPTNeoXForCausalLM,
-    PreTrainedModel,
-    PreTrainedTokenizerBase,
-    T5Config,
-    T5ForConditionalGeneration,
-)
+from typing import TYPE_CHECKING, Any, Literal
 
 from lmlab.artifacts import atomic_dir
 from lmlab.errors import InputError
+
+if TYPE_CHECKING:  # torch and transformers are imported where a model is built or loaded, so importing
+    # ModelSpec (the params check, data stages) costs no torch start-up (issue 18)
+    import torch
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +73,15 @@ def model_kind(name: str) -> ModelKind:
 
 
 def _tiny_config(spec: ModelSpec, tokenizer: PreTrainedTokenizerBase):
+    from transformers import (
+        GPT2Config,
+        GPT2LMHeadModel,
+        GPTNeoXConfig,
+        GPTNeoXForCausalLM,
+        T5Config,
+        T5ForConditionalGeneration,
+    )
+
     vocab = len(tokenizer)
     pad = tokenizer.pad_token_id
     eos = tokenizer.eos_token_id
@@ -112,6 +112,8 @@ def build_model(spec: ModelSpec, tokenizer: PreTrainedTokenizerBase, seed: int =
     Tiny names are initialised from ``seed``; other names load pretrained weights.
     """
     if spec.tiny:
+        import torch
+
         config, cls = _tiny_config(spec, tokenizer)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -128,6 +130,8 @@ def build_model(spec: ModelSpec, tokenizer: PreTrainedTokenizerBase, seed: int =
 
 def load_model(name_or_path: str | Path, kind: ModelKind | None = None, dtype: torch.dtype | None = None) -> PreTrainedModel:
     """Load a model with ``from_pretrained`` (local directory, or hub name from the cache)."""
+    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
+
     name = str(name_or_path)
     kind = kind or model_kind(name)
     cls = AutoModelForSeq2SeqLM if kind == "seq2seq" else AutoModelForCausalLM

@@ -6,11 +6,13 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
+from typing import TYPE_CHECKING
 
 from lmlab.errors import InputError
+
+if TYPE_CHECKING:  # imported where a tokenizer is built or loaded: TokenizerParams and iter_corpus_texts
+    # cost no transformers/torch start-up (the params check, data stages; issue 18)
+    from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +38,9 @@ class TokenizerParams:
 
 def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int, min_frequency: int = 2) -> PreTrainedTokenizerFast:
     """Train a GPT-2-style byte-level BPE on ``texts`` (deterministic for the same input)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
     if vocab_size < 300:
         raise InputError(f"vocab_size must be at least 300 (256 bytes + specials), got {vocab_size}.",
                          key="tokenizer.vocab_size")
@@ -88,6 +93,8 @@ def prepare_tokenizer(
 
 def load_tokenizer(name_or_path: str | Path) -> PreTrainedTokenizerBase:
     """Load a tokenizer from a local directory or a hub name (offline: cache only)."""
+    from transformers import AutoTokenizer
+
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(name_or_path))
     except (OSError, ValueError) as exc:

@@ -17,7 +17,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from transformers import (
     PreTrainedModel,
@@ -32,6 +32,7 @@ from transformers.trainer_utils import TrainOutput
 from lmlab.device import Runtime
 from lmlab.modeling import save_model_dir
 from lmlab.resume import StrictResumeMixin, checkpoint_to_resume, run_fingerprint
+from lmlab.training_params import TrainingParams  # moved there (no torch) for the params check; re-exported
 
 logger = logging.getLogger(__name__)
 
@@ -47,50 +48,6 @@ __all__ = [
     "resolve_max_steps",
     "steps_for_epochs",
 ]
-
-
-@dataclass(frozen=True)
-class TrainingParams:
-    """Optimisation settings shared by every training stage (one section per family).
-
-    Training length is ``max_steps`` optimiser steps, or, when ``epochs`` is set, that many passes
-    over the training set (the lab's write-ups give some budgets in epochs): the step count is then
-    derived from the training set's size by :func:`steps_for_epochs`, and ``max_steps`` is ignored.
-    """
-
-    max_steps: int = 200
-    epochs: float | None = None
-    batch_size: int = 16
-    eval_batch_size: int = 32
-    grad_accum: int = 1
-    lr: float = 1e-3
-    lr_scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = "cosine"
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.01
-    max_grad_norm: float = 1.0
-    eval_steps: int = 50
-    save_steps: int = 50
-    logging_steps: int = 10
-    save_total_limit: int = 2
-    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
-    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
-    tensorboard: bool = False
-
-    def __post_init__(self) -> None:
-        for name in ("max_steps", "batch_size", "eval_batch_size", "grad_accum", "eval_steps", "save_steps",
-                     "logging_steps", "save_total_limit"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name}: must be a positive integer, got {getattr(self, name)}")
-        if not self.lr > 0:
-            raise ValueError(f"lr: must be > 0, got {self.lr}")
-        if self.epochs is not None and not (math.isfinite(self.epochs) and self.epochs > 0):
-            raise ValueError(f"epochs: must be > 0 or null (null: train for max_steps), got {self.epochs}")
-        if not 0 <= self.warmup_ratio < 1:
-            raise ValueError(f"warmup_ratio: must be in [0, 1), got {self.warmup_ratio}")
-        if self.weight_decay < 0:
-            raise ValueError(f"weight_decay: must be >= 0, got {self.weight_decay}")
-        if self.max_grad_norm <= 0:
-            raise ValueError(f"max_grad_norm: must be > 0, got {self.max_grad_norm}")
 
 
 def steps_for_epochs(epochs: float, train_examples: int, batch_size: int, grad_accum: int = 1,

@@ -12,16 +12,16 @@ import logging
 import random
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
 from lmlab.device import limit_cpu_threads, select_runtime
+from lmlab.ensemble.data import encode_prompt
 from lmlab.ensemble.labels import extract_fields
+from lmlab.ensemble.params import CompareParams  # moved there (no torch) for the params check; re-exported
 from lmlab.ensemble.report import build_records, summarize
-from lmlab.ensemble.training import encode_prompt
 from lmlab.errors import InputError
 from lmlab.generation import generate_continuations
 from lmlab.modeling import load_model
@@ -30,36 +30,6 @@ from lmlab.tokenization import load_tokenizer
 logger = logging.getLogger(__name__)
 
 __all__ = ["CompareParams", "predict_with_model", "training_info", "calibrate_explanation_threshold", "run_judge", "compare_models"]
-
-
-@dataclass(frozen=True)
-class CompareParams:
-    """``ensemble.compare``: decoding and matching settings.
-
-    ``writeup_normalizer`` picks the reading of the write-up's string normalisation (``writeup``:
-    punctuation removed as it says; ``upstream``: only the characters its script removes);
-    ``length_bins`` the number of excerpt-length bins of the disagreement-by-length table.
-    """
-
-    max_new_tokens: int = 56
-    batch_size: int = 32
-    fuzzy_threshold: float = 0.75
-    label_cosine_threshold: float = 0.8
-    priority: tuple[str, ...] = ()
-    calibration_rows: int = 80
-    cpu_threads: int = 0
-    writeup_normalizer: Literal["writeup", "upstream"] = "writeup"
-    length_bins: int = 3
-
-    def __post_init__(self) -> None:
-        if self.length_bins < 1:
-            raise ValueError(f"length_bins: must be >= 1, got {self.length_bins}")
-        for name in ("max_new_tokens", "batch_size"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name}: must be positive, got {getattr(self, name)}")
-        for name in ("fuzzy_threshold", "label_cosine_threshold"):
-            if not 0.0 < getattr(self, name) <= 1.0:
-                raise ValueError(f"{name}: must be in (0, 1], got {getattr(self, name)}")
 
 
 def predict_with_model(model_dir: Path, rows: Sequence[Mapping[str, Any]], params: CompareParams) -> list[str]:

@@ -21,11 +21,14 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from lmlab.ensemble.labels import extract_gadget_type, normalize_gadget_type, strip_class_mentions
 from lmlab.errors import InputError
 from lmlab.inputs import read_jsonl
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +37,7 @@ __all__ = [
     "REQUIRED_FIELDS",
     "DataParams",
     "format_prompt",
+    "encode_prompt",
     "read_instruction_rows",
     "gold_class",
     "prepare_rows",
@@ -181,3 +185,9 @@ def split_rows(rows: Sequence[dict[str, Any]], params: DataParams) -> dict[str, 
     if params.split == "writeup":
         return writeup_split(kept, params.valid_fraction, params.seed)
     return stratified_split(kept, params.valid_fraction, params.test_fraction, params.seed)
+
+
+def encode_prompt(tokenizer: PreTrainedTokenizerBase, instruction: str, excerpt: str, max_length: int) -> list[int]:
+    """Token ids of the prompt, truncated to ``max_length`` (head kept) without special tokens."""
+    ids = tokenizer(format_prompt(instruction, excerpt), add_special_tokens=False)["input_ids"]
+    return list(ids[:max_length])

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +36,14 @@ from transformers.trainer_utils import TrainOutput
 
 from lmlab.config import params_to_dict
 from lmlab.device import Runtime, limit_cpu_threads
-from lmlab.ensemble.data import format_prompt
-from lmlab.modeling import ModelSpec, build_model, model_kind
+from lmlab.ensemble.data import (  # encode_prompt: there so ens_compare imports no Trainer
+    encode_prompt,
+)
+from lmlab.ensemble.params import SftModelParams  # moved there (no torch) for the params check; re-exported
+from lmlab.modeling import build_model
 from lmlab.training import (
     ResumableSeq2SeqTrainer,
     ResumableTrainer,
-    TrainingParams,
     TrainingRun,
     make_training_arguments,
     run_training,
@@ -61,39 +63,6 @@ __all__ = [
     "MeanLossSeq2SeqTrainer",
     "train_instruction_model",
 ]
-
-
-@dataclass(frozen=True)
-class SftModelParams:
-    """One entry of ``ensemble.models``: the base model, its training and sequence lengths."""
-
-    model: ModelSpec = field(default_factory=ModelSpec)
-    training: TrainingParams = field(default_factory=TrainingParams)
-    max_source_length: int = 192
-    max_target_length: int = 96
-    loss_on_prompt: bool = False
-    cpu_threads: int = 0
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        for name in ("max_source_length", "max_target_length"):
-            if getattr(self, name) < 8:
-                raise ValueError(f"{name}: must be >= 8, got {getattr(self, name)}")
-        if self.loss_on_prompt and self.kind != "causal":
-            raise ValueError(f"loss_on_prompt: only a causal model sees the prompt as its own text "
-                             f"({self.model.name} is {self.kind})")
-        if self.cpu_threads < 0:
-            raise ValueError(f"cpu_threads: must be >= 0 (0 = torch default), got {self.cpu_threads}")
-
-    @property
-    def kind(self) -> str:
-        return model_kind(self.model.name)
-
-
-def encode_prompt(tokenizer: PreTrainedTokenizerBase, instruction: str, excerpt: str, max_length: int) -> list[int]:
-    """Token ids of the prompt, truncated to ``max_length`` (head kept) without special tokens."""
-    ids = tokenizer(format_prompt(instruction, excerpt), add_special_tokens=False)["input_ids"]
-    return list(ids[:max_length])
 
 
 def _target_ids(tokenizer: PreTrainedTokenizerBase, text: str, max_length: int) -> list[int]:

@@ -25,12 +25,11 @@ import logging
 import random
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 
 import pandas as pd
 
 from lmlab.ilm import templates as T
-from lmlab.ilm.splitting import LEVELS
+from lmlab.ilm.params import LEVELS, SampleParams  # moved there (no pandas) for the params check; re-exported
 
 __all__ = ["SampleParams", "generate_learner_corpus", "largest_remainder", "COLUMNS"]
 
@@ -41,18 +40,6 @@ _SLOT = re.compile(r"\{(\w+)\}")
 _STARTERS = {"the", "my", "it", "there", "we", "they", "he", "she", "this", "people", "our", "some", "many",
              "most", "what", "when", "if", "last", "next", "on", "in", "at", "after", "yesterday", "every",
              "public", "tourists", "family", "housing", "learning", "critics", "few", "living", "commuting"}
-
-
-@dataclass(frozen=True)
-class SampleParams:
-    """``ilm.sample``: how many documents to generate (default: every level's 10 % test split >= 50)."""
-
-    n_documents: int = 36000
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.n_documents < 10:
-            raise ValueError(f"n_documents: must be >= 10, got {self.n_documents}")
 
 
 def largest_remainder(weights: Mapping[str, float], total: int) -> dict[str, int]:

@@ -20,7 +20,6 @@ import hashlib
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from tqdm import tqdm
 
 from lmlab.device import select_runtime
 from lmlab.ilm.model_dirs import load_ilm_dir
+from lmlab.ilm.params import EvalParams  # moved there (no torch) for the params check; re-exported
 from lmlab.ilm.sequences import LOSS_KINDS, IlmCollator, build_dataset, per_example_sums, token_nll
 from lmlab.logs import progress_disabled
 from lmlab.statistics import bootstrap_ci, ratio_of_sums
@@ -40,33 +40,6 @@ __all__ = ["EvalParams", "load_ilm_model", "document_sums", "summarize_documents
            "evaluate_matrix", "specialization_gains", "metrics_from_results", "GENERAL"]
 
 GENERAL = "all"
-
-
-@dataclass(frozen=True)
-class EvalParams:
-    """``ilm.eval``: how much of each test set to score, batching, and the bootstrap."""
-
-    max_documents: int | None = 120
-    max_examples_per_document: int | None = 2
-    max_length: int = 704
-    batch_size: int = 32
-    bootstrap_resamples: int = 2000
-    confidence: float = 0.95
-    device: str = "auto"
-    reference_tokenizer: str = "gpt2"  # tokenizer of reference-format model dirs that hold none
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        for name in ("max_documents", "max_examples_per_document"):
-            value = getattr(self, name)
-            if value is not None and value <= 0:
-                raise ValueError(f"{name}: must be positive or null, got {value}")
-        if self.batch_size <= 0 or self.max_length < 8:
-            raise ValueError(f"batch_size: must be positive (and max_length >= 8), got {self.batch_size}")
-        if self.bootstrap_resamples < 100:
-            raise ValueError(f"bootstrap_resamples: must be >= 100, got {self.bootstrap_resamples}")
-        if not 0 < self.confidence < 1:
-            raise ValueError(f"confidence: must be in (0, 1), got {self.confidence}")
 
 
 def load_ilm_model(model_dir: str | Path, device: torch.device | str = "cpu", tokenizer_source: str | None = None):

@@ -43,14 +43,15 @@ import re
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from lmlab.errors import InputError
 from lmlab.ilm.format import MaskType, Span, mask_document
 from lmlab.ilm.infill_metrics import METRIC_NAMES, aggregate, normalize, span_scores
-from lmlab.ilm.infillers import InfillOptions, make_infiller, parse_spec
+from lmlab.ilm.infillers import InfillOptions, make_infiller
+from lmlab.ilm.params import InfillEvalParams  # moved there (no torch) for the params check; re-exported
 
 logger = logging.getLogger(__name__)
 
@@ -58,56 +59,6 @@ __all__ = ["InfillEvalParams", "EvalText", "EvalItem", "read_eval_texts", "mask_
            "run_infill_eval", "write_outputs"]
 
 WORD_RE = re.compile(r"\w+(?:['’-]\w+)*")
-
-
-@dataclass(frozen=True)
-class InfillEvalParams:
-    """``ilm.infill_eval`` in params.yaml (and the ``lmlab infill-eval`` options)."""
-
-    test_csv: str
-    models: dict[str, str] = field(default_factory=dict)
-    text_column: str = "text"
-    cefr_column: str = "cefr"
-    id_column: str = "id"
-    masking: Literal["human-tokens", "random"] = "human-tokens"
-    n_masks: int = 1
-    samples_per_text: int = 1
-    max_ngram: int = 3
-    max_chars: int = 600
-    limit: int = 30
-    decoding: Literal["greedy", "nucleus"] = "greedy"
-    top_p: float = 0.95
-    max_new_tokens: int = 48
-    batch_size: int = 32
-    device: str = "auto"
-    threads: int = 0
-    reference_tokenizer: str = "gpt2"
-    unterminated: Literal["keep", "drop"] = "keep"
-    overlap: Literal["set", "multiset"] = "set"
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        for name in ("n_masks", "samples_per_text", "max_ngram", "max_chars", "max_new_tokens", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
-        if self.threads < 0:
-            raise ValueError(f"threads: must be >= 0 (0 = torch's default), got {self.threads}")
-        if self.limit < 0:
-            raise ValueError(f"limit: must be >= 0 (0 = all texts), got {self.limit}")
-        if not 0.0 < self.top_p <= 1.0:
-            raise ValueError(f"top_p: must be in (0, 1], got {self.top_p}")
-        for name, allowed in (("unterminated", ("keep", "drop")), ("overlap", ("set", "multiset"))):
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name}: must be one of {allowed}, got {getattr(self, name)!r}")
-        if not self.reference_tokenizer:
-            raise ValueError("reference_tokenizer: name a tokenizer dir or hub name (default gpt2)")
-        if not self.models:
-            raise ValueError("models: name at least one model spec (e.g. all: ilm:models/ilm/all)")
-        for name, spec in self.models.items():
-            try:
-                parse_spec(spec)
-            except InputError as exc:
-                raise ValueError(f"models: {name}: {exc.what}") from exc
 
 
 @dataclass(frozen=True)

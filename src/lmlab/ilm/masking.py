@@ -36,6 +36,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lmlab.ilm.format import MaskType, Span, mask_document
+from lmlab.ilm.params import (  # moved there (no nltk) for the params check; re-exported
+    ExamplesPerSplit,
+    MaskParams,
+)
 from lmlab.ilm.segmentation import DocSegments, SegmentationError, Segmenter
 
 logger = logging.getLogger(__name__)
@@ -55,46 +59,6 @@ __all__ = [
 
 DOCUMENT, PARAGRAPH, SENTENCE, NGRAM, WORD = (int(t) for t in MaskType)
 _NEVER = sys.maxsize
-
-
-@dataclass(frozen=True)
-class ExamplesPerSplit:
-    """Masked examples drawn per document, by split (the reference: 16)."""
-
-    train: int = 16
-    valid: int = 4
-    test: int = 4
-
-    def __post_init__(self) -> None:
-        for name in ("train", "valid", "test"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
-
-
-@dataclass(frozen=True)
-class MaskParams:
-    """``ilm.mask``: the reference's MaskHierarchical(p=0.03) and create_ilm_examples defaults."""
-
-    p_document: float = 0.03
-    p_paragraph: float = 0.03
-    p_sentence: float = 0.03
-    p_word: float = 0.03
-    ngram_p: float = 0.5
-    ngram_max_length: int = 8
-    examples_per_document: ExamplesPerSplit = field(default_factory=ExamplesPerSplit)
-    max_retries: int = 16
-    unique_examples: bool = True
-    workers: int = 0
-    chunk_documents: int = 256
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        for name in ("p_document", "p_paragraph", "p_sentence", "p_word", "ngram_p"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name}: must be a probability in [0, 1], got {getattr(self, name)}")
-        for name, low in (("ngram_max_length", 1), ("max_retries", 1), ("workers", 0), ("chunk_documents", 1)):
-            if getattr(self, name) < low:
-                raise ValueError(f"{name}: must be >= {low}, got {getattr(self, name)}")
 
 
 # -- sampling ----------------------------------------------------------------

@@ -40,7 +40,6 @@ import csv
 import itertools
 import logging
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,46 +47,18 @@ import numpy as np
 import pandas as pd
 
 from lmlab.errors import InputError
+from lmlab.ilm.params import LEVELS, SplitParams  # moved there (no pandas) for the params check; re-exported
 
 __all__ = ["LEVELS", "SPLITS", "SplitParams", "check_encoding", "normalise_label", "normalise_text",
            "load_corpus", "assign_splits", "write_splits", "split_corpus"]
 
 logger = logging.getLogger(__name__)
 
-LEVELS: tuple[str, ...] = ("A1", "A2", "B1", "B2", "C1")
 ALL = "all"
 SPLITS: tuple[str, ...] = ("train", "valid", "test")
 SEPARATOR = "\n\n\n"
 META_COLUMNS = ["id", "cefr", "l1", "text"]
 _CHUNK = 1 << 24
-
-
-@dataclass(frozen=True)
-class SplitParams:
-    """``ilm.data``: where the corpus is, how to read it, and how to split it."""
-
-    csv: str = "data/ilm/sample/learner_corpus.csv"
-    encoding: str = "utf-8"
-    text_col: str = "text"
-    cefr_col: str = "cefr"
-    l1_col: str = "l1"
-    id_col: str = "id"
-    strict_labels: bool = False
-    sample_size: int = 0
-    valid_fraction: float = 0.1
-    test_fraction: float = 0.1
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.sample_size < 0:
-            raise ValueError(f"sample_size: must be >= 0 (0 = all documents), got {self.sample_size}")
-        for name in ("valid_fraction", "test_fraction"):
-            if not 0.0 <= getattr(self, name) < 0.5:
-                raise ValueError(f"{name}: must be in [0, 0.5), got {getattr(self, name)}")
-        try:
-            codecs.lookup(self.encoding)
-        except LookupError:
-            raise ValueError(f"encoding: unknown text encoding {self.encoding!r}") from None
 
 
 def check_encoding(path: str | Path, encoding: str = "utf-8") -> None:

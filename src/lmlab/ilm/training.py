@@ -32,9 +32,9 @@ import logging
 import random
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
@@ -47,6 +47,11 @@ from lmlab.device import select_runtime
 from lmlab.errors import InputError
 from lmlab.ilm.format import START_INFILL, fill_context
 from lmlab.ilm.infill import StopAfterAnswers
+from lmlab.ilm.params import (  # moved there (no torch) for the params check; re-exported
+    IlmTrainParams,
+    LevelBudget,
+    TransferParams,
+)
 from lmlab.ilm.sequences import (
     LOSS_KINDS,
     SPECIAL_TOKENS_FILE,
@@ -59,7 +64,6 @@ from lmlab.ilm.sequences import (
     sample_example_refs,
     token_nll,
 )
-from lmlab.ilm.splitting import LEVELS
 from lmlab.modeling import ModelSpec, build_model
 from lmlab.training import (
     ResumableTrainer,
@@ -75,68 +79,6 @@ __all__ = ["IlmTrainParams", "LevelBudget", "TransferParams", "apply_budget", "a
            "summarize_sums", "step0_eval", "generate_infills", "train_ilm"]
 
 
-@dataclass(frozen=True)
-class IlmTrainParams:
-    """``ilm.train``: sequence layout, loss and the Trainer settings of every ILM model.
-
-    ``trainer`` gives every level the same length (``max_steps`` or ``epochs``); a level's own
-    :class:`LevelBudget` replaces it (:func:`apply_budget`).
-    """
-
-    max_length: int = 256
-    train_context: bool = True
-    loss: Literal["sum_of_means", "token_mean"] = "sum_of_means"
-    group_by_length: bool = True
-    max_train_examples: int | None = 8000  # sampled (seeded) before encoding; null = all
-    # what one epoch of `trainer.epochs` is: every training example once (write-up 001: "128,064 examples /
-    # batch size 8" steps), or as many examples as the train pickle has documents (the reference's
-    # --train_num_epochs, ~1/16 of the examples; write-up 000's "Training Steps: 3 (1 epoch)")
-    epoch_unit: Literal["examples", "documents"] = "examples"
-    max_eval_examples: int = 256
-    num_samples: int = 3
-    sample_max_new_tokens: int = 48
-    seed: int = 0  # the top-level `seed` (merged in by the stage)
-    trainer: TrainingParams = field(default_factory=TrainingParams)
-
-    def __post_init__(self) -> None:
-        if self.max_length < 8:
-            raise ValueError(f"max_length: must be >= 8, got {self.max_length}")
-        if self.max_eval_examples <= 0:
-            raise ValueError(f"max_eval_examples: must be positive, got {self.max_eval_examples}")
-        if self.max_train_examples is not None and self.max_train_examples <= 0:
-            raise ValueError(f"max_train_examples: must be positive or null, got {self.max_train_examples}")
-        if self.num_samples < 0 or self.sample_max_new_tokens <= 0:
-            raise ValueError("num_samples: must be >= 0 (and sample_max_new_tokens > 0)")
-        if self.trainer.save_steps % self.trainer.eval_steps:
-            raise ValueError(f"trainer: save_steps ({self.trainer.save_steps}) must be a multiple of eval_steps "
-                             f"({self.trainer.eval_steps}) to keep the best-infill-loss checkpoint")
-
-
-@dataclass(frozen=True)
-class LevelBudget:
-    """``ilm.budget.<level>``: one level's training length; null/null = ``ilm.train.trainer``'s.
-
-    Its own params key per level, so ``dvc.yaml`` lists ``ilm.budget.<level>`` for ``ilm_train@<level>``
-    alone: changing C1's budget retrains C1 and nothing else. The write-up trains C1 for 10,000 steps
-    ... A1 for 50,000 (001 section 4 headings), with ``--train_num_epochs 1`` in every command.
-    """
-
-    max_steps: int | None = None
-    epochs: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.max_steps is not None and self.epochs is not None:
-            raise ValueError(f"max_steps: set max_steps or epochs, not both (got {self.max_steps} and {self.epochs})")
-        if self.max_steps is not None and self.max_steps <= 0:
-            raise ValueError(f"max_steps: must be positive or null, got {self.max_steps}")
-        if self.epochs is not None and not self.epochs > 0:
-            raise ValueError(f"epochs: must be > 0 or null, got {self.epochs}")
-
-    @property
-    def inherits(self) -> bool:
-        return self.max_steps is None and self.epochs is None
-
-
 def apply_budget(params: IlmTrainParams, budget: LevelBudget) -> IlmTrainParams:
     """``params`` with the level's training length (a set field replaces the trainer's length entirely)."""
     if budget.inherits:
@@ -149,27 +91,6 @@ def _with_length(trainer: TrainingParams, max_steps: int | None, epochs: float |
     if epochs is not None:
         return replace(trainer, epochs=epochs)
     return replace(trainer, max_steps=max_steps, epochs=None)
-
-
-@dataclass(frozen=True)
-class TransferParams:
-    """`ilm.transfer`: specialised models fine-tuned from the general (`all`) model."""
-
-    levels: tuple[str, ...] = ()  # read by dvc.yaml (which stages exist); checked here
-    max_steps: int = 150
-    epochs: float | None = None  # set: that many epochs instead of max_steps
-    lr: float | None = None  # None: ilm.train.trainer.lr
-
-    def __post_init__(self) -> None:
-        unknown = [level for level in self.levels if level not in LEVELS]
-        if unknown or len(set(self.levels)) != len(self.levels):
-            raise ValueError(f"levels: a list of distinct levels among {list(LEVELS)}, got {list(self.levels)}")
-        if self.max_steps <= 0:
-            raise ValueError(f"max_steps: must be positive, got {self.max_steps}")
-        if self.epochs is not None and not self.epochs > 0:
-            raise ValueError(f"epochs: must be > 0 or null, got {self.epochs}")
-        if self.lr is not None and not self.lr > 0:
-            raise ValueError(f"lr: must be > 0, got {self.lr}")
 
 
 def apply_transfer(

@@ -23,62 +23,21 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal
 
 import torch
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel
 
 from lmlab.logs import progress_disabled
+from lmlab.monotonic.params import (  # moved there (no torch) for the params check; re-exported
+    HotFlipParams,
+    UATParams,
+)
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["UATParams", "HotFlipParams", "allowed_token_mask", "target_nll", "success", "uat_attack",
            "hotflip_attack"]
-
-
-@dataclass(frozen=True)
-class UATParams:
-    """Universal trigger search (paper-scale values in parentheses: 10, 100, 3, 50, 40, 60)."""
-
-    trigger_length: int = 5
-    candidates: int = 20
-    restarts: int = 2
-    sweeps: int = 3
-    target_tokens: int = 32
-    n_opt: int = 24
-    n_eval: int = 40
-    grad_batch: int = 8
-    score_texts: int = 16
-    forward_batch: int = 256
-
-    def __post_init__(self) -> None:
-        for name in ("trigger_length", "candidates", "restarts", "sweeps", "target_tokens", "n_opt", "n_eval",
-                     "grad_batch", "score_texts", "forward_batch"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name}: must be a positive integer, got {getattr(self, name)}")
-
-
-@dataclass(frozen=True)
-class HotFlipParams:
-    """HotFlip on context tokens (paper-scale: 200 texts, <= 10 flips)."""
-
-    mode: Literal["iterative", "oneshot"] = "iterative"
-    n_texts: int = 40
-    context_tokens: int = 24
-    target_tokens: int = 16
-    max_flips: int = 5
-    candidates: int = 10
-    early_stop: bool = True
-    forward_batch: int = 256
-
-    def __post_init__(self) -> None:
-        for name in ("n_texts", "context_tokens", "target_tokens", "max_flips", "candidates", "forward_batch"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name}: must be a positive integer, got {getattr(self, name)}")
-        if self.max_flips > self.context_tokens:
-            raise ValueError(f"max_flips: must be <= context_tokens ({self.context_tokens}), got {self.max_flips}")
 
 
 def allowed_token_mask(n_embeddings: int, vocab_size: int, special_ids: Sequence[int]) -> torch.Tensor:

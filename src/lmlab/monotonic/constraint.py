@@ -22,9 +22,7 @@ import functools
 import json
 import logging
 import math
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -33,13 +31,15 @@ from torch.nn.utils import parametrize
 from transformers import PreTrainedModel, activations
 
 from lmlab.errors import InputError
+from lmlab.modeling import load_model
+from lmlab.monotonic.params import (  # moved there (no torch) for the params check; re-exported
+    Init,
+    MonotonicParams,
+    Parametrization,
+    Scope,
+)
 
 logger = logging.getLogger(__name__)
-
-Scope = Literal["mlp_both", "mlp_in", "mlp_in_attn_out"]
-Parametrization = Literal["softplus", "abs", "exp"]
-Init = Literal["abs", "clamp"]
-Activation = Literal["keep", "mono_gelu"]
 
 MARKER_FILE = "monotonic.json"
 ABS_EPS = 1e-4  # init "abs": W0 = |W| + eps (upstream)
@@ -63,18 +63,8 @@ MONOTONE_BASES = ("gelu", "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "gelu_ac
 __all__ = [
     "MonotonicParams", "NonNegative", "MonotoneActivation", "SCOPES", "select_modules", "make_monotonic",
     "constrained_modules", "count_constrained", "min_constrained_weight", "strip_parametrizations",
-    "write_marker", "read_marker", "activation_minimum",
+    "write_marker", "read_marker", "activation_minimum", "start_model",
 ]
-
-
-@dataclass(frozen=True)
-class MonotonicParams:
-    """How a model is made monotone (the ``monotonic.constraint`` params section)."""
-
-    scope: Scope = "mlp_both"
-    parametrization: Parametrization = "softplus"
-    init: Init = "abs"
-    activation: Activation = "keep"
 
 
 class NonNegative(nn.Module):
@@ -275,3 +265,20 @@ def read_marker(model_dir: str | Path) -> dict | None:
     """The ``monotonic.json`` summary of a saved model, or ``None`` for an unconstrained model."""
     path = Path(model_dir) / MARKER_FILE
     return json.loads(path.read_text()) if path.exists() else None
+
+
+def start_model(pretrained_dir: str | Path, constrained: bool,
+                constraint: MonotonicParams) -> tuple[PreTrainedModel, dict | None]:
+    """An arm's model at step 0 of its recovery training, and the constraint summary (None: unconstrained).
+
+    The pretrained weights, constrained first when the arm is. ``mono_eval`` scores the monotone
+    arm's start model ("right after the constraint, before recovery") through this same function,
+    so the number it reports is the model recovery training starts from.
+    """
+    model = load_model(pretrained_dir)
+    summary = make_monotonic(model, constraint) if constrained else None
+    if summary is None and constrained_modules(model):
+        raise RuntimeError("the baseline copy unexpectedly carries parametrizations")
+    if summary is not None:
+        summary["min_weight_before_training"] = min_constrained_weight(model)
+    return model, summary

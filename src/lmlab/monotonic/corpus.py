@@ -16,11 +16,13 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-from transformers import PreTrainedTokenizerBase
+from typing import TYPE_CHECKING
 
 from lmlab.errors import InputError
 from lmlab.inputs import read_jsonl
+
+if TYPE_CHECKING:  # annotations only: the data stages (mono_sample, mono_split) import no transformers
+    from transformers import PreTrainedTokenizerBase
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +20,6 @@ import lmlab.monotonic.constraint  # noqa: F401 - registers the mono_* activatio
 from lmlab.errors import InputError
 from lmlab.modeling import load_model
 from lmlab.monotonic.attacks import (
-    HotFlipParams,
-    UATParams,
     allowed_token_mask,
     hotflip_attack,
     success,
@@ -31,6 +28,10 @@ from lmlab.monotonic.attacks import (
 from lmlab.monotonic.constraint import min_constrained_weight, read_marker
 from lmlab.monotonic.corpus import encode_fixed, special_token_ids
 from lmlab.monotonic.criteria import finite, perplexity_ok, qualify_robustness, verdict
+from lmlab.monotonic.params import (  # moved there (no torch) for the params check; re-exported
+    AttackParams,
+    EvalParams,
+)
 from lmlab.monotonic.perplexity import score_texts
 from lmlab.statistics import bootstrap_ci
 from lmlab.tokenization import load_tokenizer
@@ -41,36 +42,6 @@ MODELS = ("baseline", "monotonic")
 
 __all__ = ["EvalParams", "AttackParams", "evaluate_perplexity", "run_attacks", "robustness_figure", "plot_robustness",
            "MODELS"]
-
-
-@dataclass(frozen=True)
-class EvalParams:
-    """``monotonic.eval``: perplexity on the test split."""
-
-    max_length: int = 128
-    batch_size: int = 32
-    bootstrap: int = 1000
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        for name in ("max_length", "batch_size", "bootstrap"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name}: must be a positive integer, got {getattr(self, name)}")
-
-
-@dataclass(frozen=True)
-class AttackParams:
-    """``monotonic.attack``: success threshold, bootstrap resamples, UAT and HotFlip budgets."""
-
-    threshold: float = 0.15
-    bootstrap: int = 1000
-    uat: UATParams = field(default_factory=UATParams)
-    hotflip: HotFlipParams = field(default_factory=HotFlipParams)
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if not self.threshold > 0:
-            raise ValueError(f"threshold: must be > 0, got {self.threshold}")
 
 
 def _ci(samples: Sequence[np.ndarray], statistic, resamples: int, seed: int) -> tuple[float, float]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,14 +31,17 @@ from transformers.trainer_utils import TrainOutput
 from lmlab.artifacts import atomic_write_json
 from lmlab.device import select_runtime
 from lmlab.errors import InputError
-from lmlab.modeling import ModelSpec, build_model, load_model, save_model_dir
-from lmlab.monotonic.constraint import (
+from lmlab.modeling import ModelSpec, build_model, save_model_dir
+from lmlab.monotonic.constraint import (  # start_model: there so mono_eval imports no Trainer
     MARKER_FILE,
     MonotonicParams,
-    constrained_modules,
-    make_monotonic,
     min_constrained_weight,
+    start_model,
     strip_parametrizations,
+)
+from lmlab.monotonic.params import (  # moved there (no torch) for the params check; re-exported
+    ArmParams,
+    PretrainParams,
 )
 from lmlab.stage import is_main_process
 from lmlab.tokenization import load_tokenizer
@@ -54,22 +56,6 @@ from lmlab.training import (
 logger = logging.getLogger(__name__)
 
 __all__ = ["PretrainParams", "ArmParams", "pack_texts", "train_causal_lm", "run_pretrain", "start_model", "run_arm"]
-
-
-@dataclass(frozen=True)
-class PretrainParams:
-    """``monotonic.pretrain``: train the tiny base LM first (disable for pretrained checkpoints)."""
-
-    enabled: bool = True
-    training: TrainingParams = field(default_factory=TrainingParams)
-
-
-@dataclass(frozen=True)
-class ArmParams:
-    """``monotonic.arms.<arm>``: whether the arm is constrained, and its optimisation settings."""
-
-    constrained: bool = False
-    training: TrainingParams = field(default_factory=TrainingParams)
 
 
 def pack_texts(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], block_size: int) -> list[list[int]]:
@@ -170,23 +156,6 @@ def run_pretrain(
     if is_main_process():
         atomic_write_json(Path(live_dir) / "metrics.json", {"skipped": True})
         save_model_dir(out_dir, model, tokenizer, resolved_params, {"train_metrics.json": {"skipped": 1.0}})
-
-
-def start_model(pretrained_dir: str | Path, constrained: bool,
-                constraint: MonotonicParams) -> tuple[PreTrainedModel, dict | None]:
-    """An arm's model at step 0 of its recovery training, and the constraint summary (None: unconstrained).
-
-    The pretrained weights, constrained first when the arm is. ``mono_eval`` scores the monotone
-    arm's start model ("right after the constraint, before recovery") through this same function,
-    so the number it reports is the model recovery training starts from.
-    """
-    model = load_model(pretrained_dir)
-    summary = make_monotonic(model, constraint) if constrained else None
-    if summary is None and constrained_modules(model):
-        raise RuntimeError("the baseline copy unexpectedly carries parametrizations")
-    if summary is not None:
-        summary["min_weight_before_training"] = min_constrained_weight(model)
-    return model, summary
 
 
 def run_arm(
