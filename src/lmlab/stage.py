@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 
 from lmlab.errors import LmlabError
 from lmlab.logs import setup_logging
+from lmlab.progress import announce
+from lmlab.progress import record as record_progress
 
 __all__ = ["stage_main", "stage_parser", "stage_label", "what_next", "is_main_process",
            "run_single_process_launch_plainly"]
@@ -29,8 +31,12 @@ def stage_parser(description: str | None) -> argparse.ArgumentParser:
     return parser
 
 
-def stage_main(name: str) -> Callable[[Callable[[Sequence[str] | None], None]], Callable[[Sequence[str] | None], int]]:
-    """Decorate a stage body: set up logging, turn :class:`LmlabError` into one paragraph and exit code 2."""
+def stage_main(name: str, *, after_input_error: str | None = None
+               ) -> Callable[[Callable[[Sequence[str] | None], None]], Callable[[Sequence[str] | None], int]]:
+    """Decorate a stage body: set up logging, turn :class:`LmlabError` into one paragraph and exit code 2.
+
+    ``after_input_error`` replaces the paragraph's closing advice (default: re-run the stage).
+    """
 
     def decorate(body: Callable[[Sequence[str] | None], None]) -> Callable[[Sequence[str] | None], int]:
         @functools.wraps(body)
@@ -38,13 +44,17 @@ def stage_main(name: str) -> Callable[[Callable[[Sequence[str] | None], None]], 
             label = stage_label(name)
             setup_logging(label)
             run_single_process_launch_plainly()
+            if is_main_process():
+                announce(label)  # "stage 17 of 48: ilm_train@B2; the 31 stages after it took ~6 min last time ..."
             started = time.time()
             status = "crashed"
             try:
                 body(argv)
                 status = "ok"
             except LmlabError as exc:
-                logger.error("%s failed: %s Then %s.", label, exc, rerun_command(label))
+                text = str(exc).rstrip()
+                logger.error("%s failed: %s%s Then %s.", label, text, "" if text.endswith(".") else ".",
+                             after_input_error or rerun_command(label))
                 status = "input error"
                 return EXIT_INPUT_ERROR
             except Exception as exc:
@@ -95,10 +105,12 @@ def record_stage_time(label: str, work_started: float, status: str) -> None:
         started = work_started
     startup, work = max(0.0, work_started - started), ended - work_started
     logger.info("%s %s: %.1f s start-up (interpreter, imports, launcher) + %.1f s work", label, status, startup, work)
+    entry = {"stage": label, "status": status, "startup_s": round(startup, 3), "work_s": round(work, 3),
+             "process_start": round(started, 3), "end": round(ended, 3)}
+    record_progress(entry)  # the local history the next run's progress lines estimate from
     target = os.environ.get(STAGE_TIMES_ENV)
     if target:
-        line = json.dumps({"stage": label, "status": status, "startup_s": round(startup, 3), "work_s": round(work, 3),
-                           "process_start": round(started, 3), "end": round(ended, 3)})
+        line = json.dumps(entry)
         try:
             os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
             with open(target, "a", encoding="utf-8") as handle:  # one short line: atomic enough for appends

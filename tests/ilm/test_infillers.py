@@ -104,3 +104,13 @@ def test_t5_sentinel_parsing_and_generation(t5_dir):
 def test_t5_rejects_a_tokenizer_without_sentinels(tiny_model_dir):
     with pytest.raises(InputError, match="extra_id_0"):
         make_infiller(f"t5:{tiny_model_dir}")
+
+
+def test_the_params_check_knows_every_registered_kind():
+    """``ilm.infill_eval.models`` is validated without torch (lmlab.ilm.params) against this registry."""
+    from lmlab.ilm.params import INFILLER_KINDS, check_spec_syntax
+
+    assert set(INFILLER_KINDS) == set(INFILLERS)
+    check_spec_syntax("ilm:models/ilm/all")
+    with pytest.raises(InputError):
+        check_spec_syntax("gpt:models/x")
