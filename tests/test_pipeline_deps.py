@@ -88,10 +88,8 @@ def test_stage_lists_the_code_it_runs(name: str, stage: dict) -> None:
     script = re.search(r"\bstages/\w+\.py\b", stage["cmd"])
     assert script, f"{name}: no stages/*.py in its cmd"
     deps = set(stage.get("deps", []))
-    assert script.group(0) in deps or "stages" in deps, f"{name}: its script {script.group(0)} is not a dep"
-    # a directory dep (check_params: src/lmlab) covers every module under it
-    missing = sorted(m for m in required_deps(ROOT / script.group(0)) - deps
-                     if not any(m.startswith(d.rstrip("/") + "/") for d in deps))
+    assert script.group(0) in deps, f"{name}: its script {script.group(0)} is not a dep"
+    missing = sorted(required_deps(ROOT / script.group(0)) - deps)
     assert not missing, f"{name}: add to its deps in dvc.yaml: {missing}"
 
 
