@@ -2,7 +2,7 @@
 
     python bench/bench_startup.py [--baseline REV] [--repeats 3]
 
-For each `stages/<name>.py` it times, in fresh processes, `python -c "import stages.<name>"` with
+For each `stages/<name>.py` it measures the CPU time (user + system) of fresh processes running `python -c "import stages.<name>"` with
 `src/` of this tree and of `REV` (default `HEAD~1`; checked out into a temporary git worktree),
 alternating the two so machine load hits both alike, and prints medians side by side with the
 ratio and which heavy libraries (torch, transformers' Trainer, pandas, nltk) each import pulls in.
@@ -17,11 +17,11 @@ import argparse
 import json
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -32,10 +32,16 @@ PROBE = ("import sys, json, importlib; importlib.import_module('stages.' + sys.a
 
 
 def _time_import(tree: Path, script: str) -> tuple[float, list[str]]:
-    env = {**os.environ, "PYTHONPATH": str(tree / "src"), "LMLAB_FAST_NUMERICS": os.environ.get("LMLAB_FAST_NUMERICS", "")}
-    start = time.perf_counter()
+    """CPU seconds (user + system) of a fresh process importing the stage script, and its heavy imports.
+
+    CPU time, not wall time: on a shared machine the wall time of a 1-5 s import swings several-fold
+    with the load, its CPU time much less (the wall time is what an idle machine would show).
+    """
+    env = {**os.environ, "PYTHONPATH": str(tree / "src")}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.run([sys.executable, "-c", PROBE, script], cwd=tree, env=env, capture_output=True, text=True)
-    elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    elapsed = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if proc.returncode:
         return float("nan"), ["import failed"]
     return elapsed, json.loads(proc.stdout.strip().splitlines()[-1])
@@ -82,7 +88,7 @@ def main() -> None:
             counts = _instances(ROOT)
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(base)], cwd=ROOT, check=False)
-    print(f"import time of each stage script, median of {args.repeats} fresh processes; baseline {args.baseline}")
+    print(f"CPU seconds to import each stage script, median of {args.repeats} fresh processes; baseline {args.baseline}")
     print(f"{'stage script':<16} {'x':>3} {'baseline s':>10} {'now s':>7} {'ratio':>6}  heavy imports (baseline -> now)")
     total_base = total_now = 0.0
     for script, before, now, heavy_base, heavy_now in rows:
@@ -94,7 +100,7 @@ def main() -> None:
             total_base += n * before
         total_now += n * now
     print(f"pipeline ({sum(counts.values())} stage instances): module imports {total_base:.0f} s -> {total_now:.0f} s "
-          f"(saved {total_base - total_now:.0f} s, ratio {total_now / total_base:.2f}); timings under the current load")
+          f"(saved {total_base - total_now:.0f} CPU s, ratio {total_now / total_base:.2f})")
 
 
 if __name__ == "__main__":
