@@ -70,9 +70,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     scripts = sorted(p.stem for p in (ROOT / "stages").glob("*.py") if p.stem != "__init__")
+    known = subprocess.run(["git", "rev-parse", "--verify", "-q", f"{args.baseline}^{{commit}}"], cwd=ROOT,
+                           capture_output=True).returncode == 0
+    if not known:  # e.g. a shallow clone: time this tree alone
+        print(f"baseline {args.baseline} is not in this clone: no comparison")
     with tempfile.TemporaryDirectory(prefix="lmlab-startup-") as tmp:
         base = Path(tmp) / "base"
-        subprocess.run(["git", "worktree", "add", "-q", "--detach", str(base), args.baseline], cwd=ROOT, check=True)
+        if known:
+            subprocess.run(["git", "worktree", "add", "-q", "--detach", str(base), args.baseline], cwd=ROOT, check=True)
         try:
             rows = []
             for script in scripts:
@@ -87,7 +92,8 @@ def main() -> None:
                              heavy_base, heavy_ours))
             counts = _instances(ROOT)
         finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(base)], cwd=ROOT, check=False)
+            if known:
+                subprocess.run(["git", "worktree", "remove", "--force", str(base)], cwd=ROOT, check=False)
     print(f"CPU seconds to import each stage script, median of {args.repeats} fresh processes; baseline {args.baseline}")
     print(f"{'stage script':<16} {'x':>3} {'baseline s':>10} {'now s':>7} {'ratio':>6}  heavy imports (baseline -> now)")
     total_base = total_now = 0.0
