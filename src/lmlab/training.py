@@ -15,7 +15,7 @@ import logging
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,7 +29,9 @@ from transformers import (
 )
 from transformers.trainer_utils import TrainOutput
 
+from lmlab.adapters import LoraParams, add_lora, is_peft_model, merge_adapter
 from lmlab.device import Runtime
+from lmlab.errors import ParamsError
 from lmlab.modeling import save_model_dir
 from lmlab.resume import StrictResumeMixin, checkpoint_to_resume, run_fingerprint
 
@@ -46,7 +48,13 @@ __all__ = [
     "make_training_arguments",
     "resolve_max_steps",
     "steps_for_epochs",
+    "accumulation_for",
+    "current_world_size",
 ]
+
+# A memory switch left at its default is not written to params.json (lmlab.config.params_to_dict), so
+# the model dirs of runs that do not use it keep the bytes they had before the switch existed.
+_OMIT_IF_DEFAULT = {"omit_if_default": True}
 
 
 @dataclass(frozen=True)
@@ -56,6 +64,14 @@ class TrainingParams:
     Training length is ``max_steps`` optimiser steps, or, when ``epochs`` is set, that many passes
     over the training set (the lab's write-ups give some budgets in epochs): the step count is then
     derived from the training set's size by :func:`steps_for_epochs`, and ``max_steps`` is ignored.
+
+    The batch is global: ``batch_size`` (per process) x ``grad_accum`` examples per optimiser step,
+    whatever the number of processes the launcher starts (not a param: ``LMLAB_NUM_PROCESSES``, see
+    :mod:`lmlab.launch`). With W processes each accumulates ``grad_accum / W`` micro-batches
+    (:func:`accumulation_for`), so the same params train on the same examples per step on 1 or 8 GPUs.
+
+    Memory switches (off by default): ``gradient_checkpointing`` recomputes activations in the
+    backward pass; ``lora`` trains a LoRA adapter instead of every weight (:mod:`lmlab.adapters`).
     """
 
     max_steps: int = 200
@@ -75,6 +91,8 @@ class TrainingParams:
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     tensorboard: bool = False
+    gradient_checkpointing: bool = field(default=False, metadata=_OMIT_IF_DEFAULT)
+    lora: LoraParams = field(default_factory=LoraParams, metadata=_OMIT_IF_DEFAULT)
 
     def __post_init__(self) -> None:
         for name in ("max_steps", "batch_size", "eval_batch_size", "grad_accum", "eval_steps", "save_steps",
@@ -91,6 +109,31 @@ class TrainingParams:
             raise ValueError(f"weight_decay: must be >= 0, got {self.weight_decay}")
         if self.max_grad_norm <= 0:
             raise ValueError(f"max_grad_norm: must be > 0, got {self.max_grad_norm}")
+
+
+def current_world_size() -> int:
+    """Processes of this run (``WORLD_SIZE`` set by torchrun; 1 for a plain process)."""
+    return int(os.environ.get("WORLD_SIZE", "1") or 1)
+
+
+def accumulation_for(params: TrainingParams, processes: int) -> int:
+    """Micro-batches each of ``processes`` accumulates to keep the params' global batch.
+
+    The global batch is ``batch_size x grad_accum``; W processes each run ``grad_accum / W``
+    micro-batches of ``batch_size``, so the optimiser sees the same number of examples per step (and,
+    with accelerate's sharded sampler, the same examples) on any world size.
+    """
+    if processes <= 0:
+        raise ValueError(f"processes: must be positive, got {processes}")
+    if params.grad_accum % processes:
+        raise ParamsError(
+            f"the global batch is batch_size x grad_accum = {params.batch_size} x {params.grad_accum} = "
+            f"{params.batch_size * params.grad_accum} examples per optimiser step, and {processes} processes "
+            f"cannot share it: grad_accum ({params.grad_accum}) is not a multiple of the process count.",
+            key="grad_accum",
+            hint=f"set grad_accum to a multiple of {processes} (and divide batch_size to keep the global batch), "
+            "or launch a number of processes that divides grad_accum (LMLAB_NUM_PROCESSES)")
+    return params.grad_accum // processes
 
 
 def steps_for_epochs(epochs: float, train_examples: int, batch_size: int, grad_accum: int = 1,
@@ -115,11 +158,11 @@ def resolve_max_steps(params: TrainingParams, train_examples: int | None, world_
     if train_examples is None:
         raise ValueError("epochs: this training stage cannot count its training examples; set epochs: null "
                          "and use max_steps")
-    if world_size is None:
-        world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    steps = steps_for_epochs(params.epochs, train_examples, params.batch_size, params.grad_accum, world_size)
+    processes = world_size if world_size is not None else current_world_size()
+    accumulation = accumulation_for(params, processes)
+    steps = steps_for_epochs(params.epochs, train_examples, params.batch_size, accumulation, processes)
     logger.info("%g epochs of %d examples (batch %d x accumulation %d x %d processes) = %d steps",
-                params.epochs, train_examples, params.batch_size, params.grad_accum, world_size, steps)
+                params.epochs, train_examples, params.batch_size, accumulation, processes, steps)
     return steps
 
 
@@ -145,12 +188,13 @@ def make_training_arguments(
     """
     report_to = ["tensorboard"] if params.tensorboard else "none"
     max_steps = resolve_max_steps(params, train_examples)
+    accumulation = accumulation_for(params, current_world_size())
     kwargs: dict[str, Any] = dict(
         output_dir=str(output_dir),
         max_steps=max_steps,
         per_device_train_batch_size=params.batch_size,
         per_device_eval_batch_size=params.eval_batch_size,
-        gradient_accumulation_steps=params.grad_accum,
+        gradient_accumulation_steps=accumulation,
         learning_rate=params.lr,
         lr_scheduler_type=params.lr_scheduler,
         warmup_steps=int(math.ceil(params.warmup_ratio * max_steps)),
@@ -178,8 +222,20 @@ def make_training_arguments(
             metric_for_best_model=metric_for_best_model,
             greater_is_better=greater_is_better,
         )
+    if params.gradient_checkpointing:
+        # non-reentrant checkpointing also works when the inputs need no grad (a frozen base under LoRA)
+        # (transformers 5 calls gradient checkpointing "activation checkpointing")
+        kwargs.update(activation_checkpointing=True, activation_checkpointing_kwargs={"use_reentrant": False})
     kwargs.update(extra)
-    return cls(**kwargs)
+    args = cls(**kwargs)
+    if params.lora.enabled:
+        # run_training wraps the family's model in the adapter: every family gets LoRA from its params
+        setattr(args, LORA_ATTRIBUTE, params.lora)
+    return args
+
+
+# Attribute of the TrainingArguments that carries a section's LoRA settings to run_training.
+LORA_ATTRIBUTE = "lmlab_lora"
 
 
 class ResumableTrainer(StrictResumeMixin, Trainer):
@@ -283,6 +339,9 @@ def run_training(
        extra files, and the main process saves a ``from_pretrained``-loadable dir to ``out_dir``
        (model, tokenizer, ``params.json`` = ``resolved_params``, extra files) atomically.
     """
+    lora = getattr(run.args, LORA_ATTRIBUTE, None)
+    if lora is not None and not is_peft_model(run.model):
+        run = replace(run, model=add_lora(run.model, lora))
     fingerprint = run_fingerprint(dict(resolved_params), inputs)
     resume = checkpoint_to_resume(checkpoint_dir, fingerprint, run.args)
     if on_start is not None and run.args.process_index == 0:
@@ -298,5 +357,8 @@ def run_training(
     result = trainer.train(resume_from_checkpoint=resume)
     extra = dict(run.finalize(trainer, result, resume)) if run.finalize is not None else {}
     if out_dir is not None and trainer.is_world_process_zero():
-        save_model_dir(out_dir, trainer.model, run.tokenizer, resolved_params, extra)
+        model = trainer.model
+        if lora is not None and lora.save == "merged" and is_peft_model(model):
+            model = merge_adapter(model)  # an ordinary model dir: later stages load it as any other
+        save_model_dir(out_dir, model, run.tokenizer, resolved_params, extra)
     return TrainingOutcome(trainer, result, resume, fingerprint, extra)
