@@ -2,6 +2,7 @@
 
   scripts/lab plan                     the embedded default (params.yaml as it is)
   scripts/lab plan weighted            profiles/weighted.yaml applied (A+B: several profiles, B wins)
+  scripts/lab plan weighted -S weighted.training.lora.rank=16 -S weighted.training.gradient_checkpointing=true
   scripts/lab plan weighted --only wl_train --processes 8 --gpu-memory 40 --tflops 150 --examples 20000 [--json]
 
 The world size is the launch's (LMLAB_NUM_PROCESSES x LMLAB_NUM_NODES), else the profile's
@@ -23,7 +24,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from lmlab.config import build_params, read_params_file  # noqa: E402
-from lmlab.errors import LmlabError  # noqa: E402
+from lmlab.errors import LmlabError, ParamsError  # noqa: E402
 from lmlab.launch import LauncherParams  # noqa: E402
 from lmlab.plan import format_plan, plan_json, plan_stage, training_stages  # noqa: E402
 from lmlab.profiles import apply_overlay, load_profile, overlay_keys  # noqa: E402
@@ -40,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tflops", type=float, default=120.0, help="sustained bf16 TFLOP/s per GPU (default 120)")
     parser.add_argument("--examples", type=int, help="training examples of epoch-based stages")
     parser.add_argument("--only", action="append", default=[], help="stages whose name starts with this (repeatable)")
+    parser.add_argument("-S", "--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a param as `dvc exp run -S` would (e.g. weighted.training.lora.rank=16)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     try:
@@ -50,6 +53,17 @@ def main(argv: list[str] | None = None) -> int:
             overlay, meta = load_profile(path)
             params = apply_overlay(params, overlay_keys(overlay, params, profile_path=path))
             processes = meta.get("processes", processes)
+        overrides = {}
+        for item in args.set:
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise ParamsError(f"-S {item}: expected KEY=VALUE.")
+            *parents, leaf = key.split(".")
+            node = overrides
+            for part in parents:
+                node = node.setdefault(part, {})
+            node[leaf] = yaml.safe_load(value)
+        params = apply_overlay(params, overlay_keys(overrides, params, profile_path="-S"))
         per_node = args.processes or int(os.environ.get("LMLAB_NUM_PROCESSES") or processes or 1)
         world = per_node * (args.nodes or int(os.environ.get("LMLAB_NUM_NODES") or 1))
         launcher = build_params(LauncherParams, params.get("launcher") or {}, key_prefix="launcher")

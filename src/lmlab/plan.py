@@ -224,7 +224,9 @@ def memory_per_gpu(size: ModelSize, training: TrainingParams, seq_len: int, laun
     """Estimated bytes per GPU by part (see the module docstring for the arithmetic)."""
     n = size.parameters
     trainable = size.lora_parameters if training.lora.enabled else n
-    weights, grads, adam = 4.0 * n, 4.0 * trainable, 8.0 * trainable
+    # the adapter's own weights come on top of the frozen base
+    weights = 4.0 * (n + (trainable if training.lora.enabled else 0))
+    grads, adam = 4.0 * trainable, 8.0 * trainable
     strategy = launcher.strategy
     shard_all = (strategy == "fsdp" and launcher.fsdp_sharding in ("FULL_SHARD", "HYBRID_SHARD")) or \
         (strategy == "deepspeed" and launcher.zero_stage == 3)
