@@ -164,6 +164,7 @@ def save_model_dir(
     tokenizer: PreTrainedTokenizerBase | None,
     resolved_params: Mapping[str, Any],
     extra_json: Mapping[str, Any] | None = None,
+    state_dict: Mapping[str, torch.Tensor] | None = None,
 ) -> None:
     """Save a ``from_pretrained``-loadable model dir atomically, with ``params.json`` beside it.
 
@@ -173,6 +174,8 @@ def save_model_dir(
     with atomic_dir(out_dir) as tmp:
         if model is not None and is_peft_model(model):
             save_adapter(model, tmp)  # lora.save: adapter (lmlab.adapters); load_model merges it back
+        elif model is not None and state_dict is not None:
+            model.save_pretrained(tmp, state_dict=dict(state_dict))  # gathered from FSDP shards (lmlab.training)
         elif model is not None:
             model.save_pretrained(tmp)
         if tokenizer is not None:
