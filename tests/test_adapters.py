@@ -147,3 +147,15 @@ def test_gradient_checkpointing_gives_the_same_loss_and_gradients(arch: str) -> 
 def test_the_gradient_checkpointing_switch_reaches_the_trainer() -> None:
     args = make_training_arguments(TrainingParams(gradient_checkpointing=True), "/tmp/unused", 0, select_runtime("cpu"))
     assert args.activation_checkpointing and args.activation_checkpointing_kwargs == {"use_reentrant": False}
+
+
+def test_the_monotonic_arm_refuses_a_lora_adapter(tmp_path: Path) -> None:
+    """W + BA is not constrained non-negative: a LoRA monotonic arm would not be monotone."""
+    from lmlab.errors import ParamsError
+    from lmlab.monotonic.constraint import MonotonicParams
+    from lmlab.monotonic.training import ArmParams, run_arm
+
+    arm = ArmParams(constrained=True, training=TrainingParams(lora=LoraParams(rank=4)))
+    with pytest.raises(ParamsError, match="not be monotone"):
+        run_arm(tmp_path / "absent", arm, MonotonicParams(), {}, 8, 0, tmp_path / "o", tmp_path / "c", tmp_path / "l",
+                {}, [])
