@@ -159,3 +159,17 @@ def test_the_monotonic_arm_refuses_a_lora_adapter(tmp_path: Path) -> None:
     with pytest.raises(ParamsError, match="not be monotone"):
         run_arm(tmp_path / "absent", arm, MonotonicParams(), {}, 8, 0, tmp_path / "o", tmp_path / "c", tmp_path / "l",
                 {}, [])
+
+
+@pytest.mark.slow
+def test_the_ensemble_family_trains_a_seq2seq_lora_adapter_that_later_stages_load(tmp_path: Path, tiny_tokenizer) -> None:
+    """A family's own training function with the switch on: the T5 model dir is an adapter that load_model merges."""
+    from tests.ensemble.test_training import ROW, ROW2, _train_causal
+
+    result = _train_causal(tmp_path, tiny_tokenizer, [ROW, ROW2] * 2, base="tiny-t5",
+                           training={"lora": LoraParams(rank=2, save="adapter"), "lr": 5e-2})
+    assert result["kind"] == "seq2seq" and result["global_step"] == 4
+    assert is_adapter_dir(tmp_path / "model")
+    assert json.loads((tmp_path / "model" / "adapter_config.json").read_text())["task_type"] == "SEQ_2_SEQ_LM"
+    model = load_model(tmp_path / "model")
+    assert type(model).__name__ == "T5ForConditionalGeneration" and not hasattr(model, "peft_config")
