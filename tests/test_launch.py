@@ -31,6 +31,9 @@ def test_a_slurm_job_gives_nodes_node_rank_gpus_and_the_rendezvous_host() -> Non
     mine = world_from_env({**SLURM_2_NODES, "LMLAB_NUM_PROCESSES": "2", "LMLAB_MASTER_ADDR": "10.0.0.1",
                            "LMLAB_MASTER_PORT": "30000"})
     assert (mine.processes_per_node, mine.master_addr, mine.master_port, mine.size) == (2, "10.0.0.1", 30000, 4)
+    # without SLURM_NODEID (an older SLURM, or a step started by hand) the task rank of srun --ntasks-per-node=1
+    no_nodeid = {k: v for k, v in SLURM_2_NODES.items() if k != "SLURM_NODEID"}
+    assert world_from_env({**no_nodeid, "SLURM_PROCID": "1"}).node_rank == 1
 
 
 @pytest.mark.parametrize(("nodelist", "host"), [("gpu[03-05,09],cpu1", "gpu03"), ("node17", "node17"),

@@ -5,7 +5,7 @@ interpreter for one process and ``python -m lmlab.launch`` otherwise. This modul
 
 * reads the **world** from the environment, never from the stage's tracked params: processes per node
   from ``LMLAB_NUM_PROCESSES`` (default: ``SLURM_GPUS_ON_NODE`` inside a SLURM job, else 1), nodes
-  from ``LMLAB_NUM_NODES`` or ``SLURM_NNODES``, this node's rank from ``SLURM_NODEID``, the
+  from ``LMLAB_NUM_NODES`` or ``SLURM_NNODES``, this node's rank from ``SLURM_NODEID`` (``SLURM_PROCID``), the
   rendezvous host from the first host of ``SLURM_JOB_NODELIST`` (``scontrol show hostnames``) and its
   port from ``LMLAB_MASTER_PORT`` or ``launcher.port``. The world size changes how a step is computed,
   not what it computes: the params' global batch (``batch_size x grad_accum``) is kept by
@@ -119,7 +119,8 @@ def world_from_env(environ: Mapping[str, str] | None = None, port: int = 29500) 
     nodes = _positive(env, NODES_ENV, _positive(env, "SLURM_NNODES", 1))
     if nodes == 1:
         return World(per_node, 1, 0, "127.0.0.1", _positive(env, "LMLAB_MASTER_PORT", port))
-    rank_raw = env.get("LMLAB_NODE_RANK") or env.get("SLURM_NODEID")
+    # one launch per node (srun --ntasks-per-node=1): SLURM_NODEID, or the task's rank SLURM_PROCID
+    rank_raw = env.get("LMLAB_NODE_RANK") or env.get("SLURM_NODEID") or env.get("SLURM_PROCID")
     if rank_raw is None or not rank_raw.isdigit() or int(rank_raw) >= nodes:
         raise InputError(f"{nodes} nodes were asked for but this node's rank is unknown or out of range "
                          f"(SLURM_NODEID/LMLAB_NODE_RANK = {rank_raw!r}).",
