@@ -369,7 +369,10 @@ def _plain(value: Any) -> Any:
 def params_to_dict(obj: Any) -> Any:
     """JSON-ready plain data of a (nested) params dataclass."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: params_to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        # a field marked ``omit_if_default`` (a memory switch that is off) is left out, so adding such a
+        # switch does not change the params.json, and so the bytes, of the models that do not use it
+        return {f.name: params_to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)
+                if not (f.metadata.get("omit_if_default") and getattr(obj, f.name) == _field_default(f))}
     if isinstance(obj, Mapping):
         return {str(k): params_to_dict(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -377,6 +380,10 @@ def params_to_dict(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     return obj
+
+
+def _field_default(f: dataclasses.Field) -> Any:
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
 
 
 def params_to_json(obj: Any) -> str:

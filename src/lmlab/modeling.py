@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from lmlab.adapters import is_adapter_dir, is_peft_model, load_adapter_dir, save_adapter
 from lmlab.artifacts import atomic_dir
 from lmlab.errors import InputError
 
@@ -66,6 +67,9 @@ def model_kind(name: str) -> ModelKind:
     if name == "tiny-t5":
         return "seq2seq"
     path = Path(name)
+    if (path / "adapter_config.json").exists() and not (path / "config.json").exists():  # a LoRA adapter dir
+        return "seq2seq" if json.loads((path / "adapter_config.json").read_text()).get("task_type") == "SEQ_2_SEQ_LM" \
+            else "causal"
     if (path / "config.json").exists():
         cfg = json.loads((path / "config.json").read_text())
         return "seq2seq" if cfg.get("is_encoder_decoder") else "causal"
@@ -129,11 +133,17 @@ def build_model(spec: ModelSpec, tokenizer: PreTrainedTokenizerBase, seed: int =
 
 
 def load_model(name_or_path: str | Path, kind: ModelKind | None = None, dtype: torch.dtype | None = None) -> PreTrainedModel:
-    """Load a model with ``from_pretrained`` (local directory, or hub name from the cache)."""
+    """Load a model with ``from_pretrained`` (local directory, or hub name from the cache).
+
+    A LoRA adapter dir (``lora.save: adapter``, :mod:`lmlab.adapters`) loads its base, applies the
+    adapter and returns the merged model, so every later stage reads both kinds of model dir alike.
+    """
     from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
 
     name = str(name_or_path)
     kind = kind or model_kind(name)
+    if is_adapter_dir(name):
+        return load_adapter_dir(name, lambda base: load_model(base, kind, dtype), dtype)
     cls = AutoModelForSeq2SeqLM if kind == "seq2seq" else AutoModelForCausalLM
     try:
         model = cls.from_pretrained(name, dtype=dtype) if dtype is not None else cls.from_pretrained(name)
@@ -158,6 +168,7 @@ def save_model_dir(
     tokenizer: PreTrainedTokenizerBase | None,
     resolved_params: Mapping[str, Any],
     extra_json: Mapping[str, Any] | None = None,
+    state_dict: Mapping[str, torch.Tensor] | None = None,
 ) -> None:
     """Save a ``from_pretrained``-loadable model dir atomically, with ``params.json`` beside it.
 
@@ -165,7 +176,11 @@ def save_model_dir(
     dir's bytes do not depend on the environment of the run that wrote it.
     """
     with atomic_dir(out_dir) as tmp:
-        if model is not None:
+        if model is not None and is_peft_model(model):
+            save_adapter(model, tmp)  # lora.save: adapter (lmlab.adapters); load_model merges it back
+        elif model is not None and state_dict is not None:
+            model.save_pretrained(tmp, state_dict=dict(state_dict))  # gathered from FSDP shards (lmlab.training)
+        elif model is not None:
             model.save_pretrained(tmp)
         if tokenizer is not None:
             tokenizer.init_kwargs.pop("local_files_only", None)

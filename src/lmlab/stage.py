@@ -83,7 +83,8 @@ def process_start_time() -> float:
     me = psutil.Process()
     parent = me.parent()
     try:
-        if parent is not None and any("torchrun" in part or "torch.distributed.run" in part for part in parent.cmdline()):
+        if parent is not None and any(launcher in part for part in parent.cmdline()
+                                     for launcher in ("torchrun", "torch.distributed.run", "lmlab.launch")):
             return parent.create_time()
     except psutil.Error:
         pass

@@ -15,7 +15,7 @@ import logging
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,9 @@ from transformers import (
 )
 from transformers.trainer_utils import TrainOutput
 
+from lmlab.adapters import add_lora, is_peft_model, merge_adapter
 from lmlab.device import Runtime
+from lmlab.errors import ParamsError
 from lmlab.modeling import save_model_dir
 from lmlab.resume import StrictResumeMixin, checkpoint_to_resume, run_fingerprint
 from lmlab.training_params import TrainingParams  # moved there (no torch) for the params check; re-exported
@@ -47,7 +49,33 @@ __all__ = [
     "make_training_arguments",
     "resolve_max_steps",
     "steps_for_epochs",
+    "accumulation_for",
+    "current_world_size",
 ]
+
+def current_world_size() -> int:
+    """Processes of this run (``WORLD_SIZE`` set by torchrun; 1 for a plain process)."""
+    return int(os.environ.get("WORLD_SIZE", "1") or 1)
+
+
+def accumulation_for(params: TrainingParams, processes: int) -> int:
+    """Micro-batches each of ``processes`` accumulates to keep the params' global batch.
+
+    The global batch is ``batch_size x grad_accum``; W processes each run ``grad_accum / W``
+    micro-batches of ``batch_size``, so the optimiser sees the same number of examples per step (and,
+    with accelerate's sharded sampler, the same examples) on any world size.
+    """
+    if processes <= 0:
+        raise ValueError(f"processes: must be positive, got {processes}")
+    if params.grad_accum % processes:
+        raise ParamsError(
+            f"the global batch is batch_size x grad_accum = {params.batch_size} x {params.grad_accum} = "
+            f"{params.batch_size * params.grad_accum} examples per optimiser step, and {processes} processes "
+            f"cannot share it: grad_accum ({params.grad_accum}) is not a multiple of the process count.",
+            key="grad_accum",
+            hint=f"set grad_accum to a multiple of {processes} (and divide batch_size to keep the global batch), "
+            "or launch a number of processes that divides grad_accum (LMLAB_NUM_PROCESSES)")
+    return params.grad_accum // processes
 
 
 def steps_for_epochs(epochs: float, train_examples: int, batch_size: int, grad_accum: int = 1,
@@ -72,11 +100,11 @@ def resolve_max_steps(params: TrainingParams, train_examples: int | None, world_
     if train_examples is None:
         raise ValueError("epochs: this training stage cannot count its training examples; set epochs: null "
                          "and use max_steps")
-    if world_size is None:
-        world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    steps = steps_for_epochs(params.epochs, train_examples, params.batch_size, params.grad_accum, world_size)
+    processes = world_size if world_size is not None else current_world_size()
+    accumulation = accumulation_for(params, processes)
+    steps = steps_for_epochs(params.epochs, train_examples, params.batch_size, accumulation, processes)
     logger.info("%g epochs of %d examples (batch %d x accumulation %d x %d processes) = %d steps",
-                params.epochs, train_examples, params.batch_size, params.grad_accum, world_size, steps)
+                params.epochs, train_examples, params.batch_size, accumulation, processes, steps)
     return steps
 
 
@@ -102,12 +130,13 @@ def make_training_arguments(
     """
     report_to = ["tensorboard"] if params.tensorboard else "none"
     max_steps = resolve_max_steps(params, train_examples)
+    accumulation = accumulation_for(params, current_world_size())
     kwargs: dict[str, Any] = dict(
         output_dir=str(output_dir),
         max_steps=max_steps,
         per_device_train_batch_size=params.batch_size,
         per_device_eval_batch_size=params.eval_batch_size,
-        gradient_accumulation_steps=params.grad_accum,
+        gradient_accumulation_steps=accumulation,
         learning_rate=params.lr,
         lr_scheduler_type=params.lr_scheduler,
         warmup_steps=int(math.ceil(params.warmup_ratio * max_steps)),
@@ -135,8 +164,20 @@ def make_training_arguments(
             metric_for_best_model=metric_for_best_model,
             greater_is_better=greater_is_better,
         )
+    if params.gradient_checkpointing:
+        # non-reentrant checkpointing also works when the inputs need no grad (a frozen base under LoRA)
+        # (transformers 5 calls gradient checkpointing "activation checkpointing")
+        kwargs.update(activation_checkpointing=True, activation_checkpointing_kwargs={"use_reentrant": False})
     kwargs.update(extra)
-    return cls(**kwargs)
+    args = cls(**kwargs)
+    if params.lora.enabled:
+        # run_training wraps the family's model in the adapter: every family gets LoRA from its params
+        setattr(args, LORA_ATTRIBUTE, params.lora)
+    return args
+
+
+# Attribute of the TrainingArguments that carries a section's LoRA settings to run_training.
+LORA_ATTRIBUTE = "lmlab_lora"
 
 
 class ResumableTrainer(StrictResumeMixin, Trainer):
@@ -240,6 +281,13 @@ def run_training(
        extra files, and the main process saves a ``from_pretrained``-loadable dir to ``out_dir``
        (model, tokenizer, ``params.json`` = ``resolved_params``, extra files) atomically.
     """
+    lora = getattr(run.args, LORA_ATTRIBUTE, None)
+    if lora is not None and os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true":
+        raise ParamsError("a LoRA adapter (lora.rank > 0) under launcher.strategy fsdp is not supported yet (its save "
+                          "is untested).", key="lora.rank",
+                          hint="use launcher.strategy ddp (LoRA's memory already fits a 7B under DDP) or deepspeed")
+    if lora is not None and not is_peft_model(run.model):
+        run = replace(run, model=add_lora(run.model, lora))
     fingerprint = run_fingerprint(dict(resolved_params), inputs)
     resume = checkpoint_to_resume(checkpoint_dir, fingerprint, run.args)
     if on_start is not None and run.args.process_index == 0:
@@ -254,6 +302,14 @@ def run_training(
                 f", resuming from {Path(resume).name}" if resume else "")
     result = trainer.train(resume_from_checkpoint=resume)
     extra = dict(run.finalize(trainer, result, resume)) if run.finalize is not None else {}
+    model, state_dict = trainer.model, None
+    if out_dir is not None and getattr(trainer, "is_fsdp_enabled", False):
+        # under FSDP trainer.model is the sharded wrapper: every rank joins in gathering the full state
+        # dict (rank 0 gets it), then rank 0 saves the unwrapped model with it (not run on CPU: docs/scaling.md)
+        state_dict = trainer.accelerator.get_state_dict(model)
+        model = trainer.accelerator.unwrap_model(model)
     if out_dir is not None and trainer.is_world_process_zero():
-        save_model_dir(out_dir, trainer.model, run.tokenizer, resolved_params, extra)
+        if lora is not None and lora.save == "merged" and is_peft_model(model) and state_dict is None:
+            model = merge_adapter(model)  # an ordinary model dir: later stages load it as any other
+        save_model_dir(out_dir, model, run.tokenizer, resolved_params, extra, state_dict=state_dict)
     return TrainingOutcome(trainer, result, resume, fingerprint, extra)

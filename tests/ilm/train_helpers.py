@@ -46,7 +46,6 @@ def masked_docs(docs: list[str], examples_per_doc: int = 3, seed: int = 0) -> li
 TINY_SECTIONS = ("seed", "launcher", "ilm.model", "ilm.train", "ilm.budget", "ilm.eval", "ilm.transfer")
 TINY = {
     "seed": 0,
-    "launcher.num_processes": 1,
     **{f"ilm.model.{k}": v for k, v in {"name": "tiny-gpt2", "n_layer": 1, "d_model": 32, "n_head": 2,
                                         "d_ff": 64, "max_positions": 128, "dropout": 0.0}.items()},
     "ilm.train.max_length": 128,

@@ -30,7 +30,7 @@ from transformers.trainer_utils import TrainOutput
 
 from lmlab.artifacts import atomic_write_json
 from lmlab.device import select_runtime
-from lmlab.errors import InputError
+from lmlab.errors import InputError, ParamsError
 from lmlab.modeling import ModelSpec, build_model, save_model_dir
 from lmlab.monotonic.constraint import (  # start_model: there so mono_eval imports no Trainer
     MARKER_FILE,
@@ -178,6 +178,12 @@ def run_arm(
     marker; the baseline copy is checked to carry no parametrization. ``inputs``: the split files
     the texts came from (the pretrained base dir is added here).
     """
+    if arm.constrained and arm.training.lora.enabled:
+        # a LoRA delta B @ A is added outside the non-negativity parametrization: W + BA can be negative
+        raise ParamsError("the monotonic arm cannot train a LoRA adapter: the adapter's update is not constrained "
+                          "to non-negative weights, so the trained model would not be monotone.",
+                          key="monotonic.arms.monotonic.training.lora.rank", hint="set it to 0 (LoRA stays available "
+                          "to the baseline arm and the other families)")
     tokenizer = load_tokenizer(pretrained_dir)
     model, summary = start_model(pretrained_dir, arm.constrained, constraint)
 
