@@ -47,11 +47,11 @@ def sentencepiece_tokenizer(texts: Iterable[str], vocab_size: int = 400, chat: b
     tok.train_from_iterator(list(texts), trainer=trainer)
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
     fast.model_max_length = 1024
-    specials = list(extra) + (["<|im_start|>", "<|im_end|>"] if chat else [])
-    fast.add_special_tokens({"additional_special_tokens": specials})
-    if chat:
+    if chat:  # part of the base's vocabulary, as in a real instruction-tuned checkpoint
+        fast.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
         fast.eos_token = "<|im_end|>"
         fast.chat_template = CHATML
+    fast.add_special_tokens({"additional_special_tokens": list(extra)}, replace_extra_special_tokens=False)
     assert fast.pad_token is None  # like Llama: lmlab must supply one
     return fast
 
@@ -60,11 +60,12 @@ def save_tiny_llama(directory: Path, tokenizer: PreTrainedTokenizerFast, seed: i
                     max_positions: int = 256) -> Path:
     """Save a randomly initialised 1-layer Llama (GQA: 2 heads, 1 KV head) and ``tokenizer`` to ``directory``.
 
-    The embeddings are sized to the trained vocabulary only (not the added special tokens), so
-    loading it for a family exercises the embedding resize, as adding tokens to a real base does.
+    The embeddings stop before the :data:`EXTRA_TOKENS` (added last), so loading it for a family
+    exercises the embedding resize, as adding special tokens to a real base does.
     """
+    vocab = tokenizer.get_vocab()
     config = LlamaConfig(
-        vocab_size=tokenizer.backend_tokenizer.get_vocab_size(with_added_tokens=False), hidden_size=32,
+        vocab_size=min((vocab[t] for t in EXTRA_TOKENS if t in vocab), default=len(tokenizer)), hidden_size=32,
         intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1,
         max_position_embeddings=max_positions, bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id, pad_token_id=None, tie_word_embeddings=False,
