@@ -97,7 +97,7 @@ def chat_prompt_ids(tokenizer: PreTrainedTokenizerBase, messages: Sequence[Mappi
 
 def _end_answer(tokenizer: PreTrainedTokenizerBase, ids: Sequence[int]) -> tuple[int, ...]:
     """Cut after the end-of-turn token (the first special token); append EOS unless that token is EOS."""
-    special = set(tokenizer.all_special_ids)
+    special = set(tokenizer.all_special_ids) - {tokenizer.unk_token_id}  # an unknown character ends no turn
     eos = tokenizer.eos_token_id
     end = next((i for i, t in enumerate(ids) if t in special), None)
     answer = list(ids) if end is None else list(ids[: end + 1])

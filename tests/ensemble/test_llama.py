@@ -98,9 +98,24 @@ def test_tiny_llama_trains_saves_reloads_and_generates(tmp_path, template):
     saved = json.loads((tmp_path / "model" / "ensemble_model.json").read_text())
     resolved = json.loads((tmp_path / "model" / "params.json").read_text())
     assert saved.get("chat_template", False) is template and resolved.get("chat_template", False) is template
+    assert ("chat_template" in resolved) is template  # the plain layout writes no key: model dirs as before
     assert load_model(tmp_path / "model", "causal").config.model_type == "llama"
     assert bool(load_tokenizer(tmp_path / "model").chat_template) is template
     outputs = predict_with_model(tmp_path / "model", ROWS, CompareParams(max_new_tokens=6, batch_size=2))
     assert len(outputs) == len(ROWS) and all(isinstance(o, str) for o in outputs)
     # left padding with a pad token borrowed from EOS: the batched continuations are the unbatched ones
     assert predict_with_model(tmp_path / "model", ROWS, CompareParams(max_new_tokens=6, batch_size=1)) == outputs
+
+
+def test_always_without_a_template_fails_before_training(tmp_path, tiny_tokenizer):
+    from lmlab.device import select_runtime
+    from lmlab.ensemble.training import train_instruction_model
+    from lmlab.errors import InputError
+
+    params = SftModelParams(model=ModelSpec("tiny-gpt2", n_layer=1, d_model=32, n_head=2, d_ff=64),
+                            chat_template="always")
+    with pytest.raises(InputError, match="no chat template") as err:
+        train_instruction_model(params, ROWS, [], tiny_tokenizer, select_runtime("cpu"), name="causal", inputs=[],
+                                checkpoint_dir=tmp_path / "ck", live_dir=tmp_path / "live", out_dir=tmp_path / "m")
+    assert "ensemble.models.causal.chat_template" in str(err.value.describe())
+    assert not (tmp_path / "m").exists() and not (tmp_path / "ck").exists()

@@ -90,6 +90,7 @@ def _train_and_evaluate(tmp_path, examples, template: bool, mode: str = "auto"):
     summary = json.loads((tmp_path / "model" / "train_summary.json").read_text())
     params = json.loads((tmp_path / "model" / "params.json").read_text())
     assert summary.get("chat_template", False) is used and params.get("chat_template", False) is used
+    assert ("chat_template" in params) is used  # the plain layout writes no key: model dirs as before
     evaluated = evaluate_model_dir(tmp_path / "model", examples, batch_size=5, max_new_tokens=6)
     return tokenizer, evaluated
 

@@ -228,8 +228,9 @@ def train_instruction_model(
     """
     kind = params.kind
     limit_cpu_threads(params.cpu_threads, runtime)
+    chat = kind == "causal" and use_chat_template(tokenizer, params.chat_template,  # before loading a big model
+                                                  key=f"ensemble.models.{name}.chat_template")
     model = build_model(params.model, tokenizer, seed=params.seed)
-    chat = kind == "causal" and use_chat_template(tokenizer, params.chat_template, key=f"ensemble.models.{name}")
     def encode(row: dict[str, Any]) -> dict[str, list[int]]:
         if kind == "seq2seq":
             return encode_seq2seq_example(tokenizer, row, params.max_source_length, params.max_target_length)
