@@ -124,3 +124,14 @@ def test_always_without_a_template_fails_before_training(tmp_path, examples):
 @pytest.mark.slow
 def test_never_keeps_the_plain_layout_for_a_template_tokenizer(tmp_path, examples):
     _train_and_evaluate(tmp_path, examples, template=True, mode="never")  # asserts no chat_template key
+
+
+def test_a_bad_chat_template_mode_stops_the_stage_naming_the_key(tmp_path, caplog):
+    from stages.wl_train import main
+    from tests.weighted.helpers import tiny_params
+
+    params = tiny_params(tmp_path, prompt__chat_template="sometimes")
+    code = main(["--params", str(params), "--config", "odds_1_2-baseline", "--train", str(tmp_path / "missing.jsonl"),
+                 "--tokenizer", str(tmp_path / "tok"), "--out", str(tmp_path / "m"), "--checkpoints", str(tmp_path / "c")])
+    assert code == 2 and not (tmp_path / "m").exists()
+    assert "weighted.prompt.chat_template" in caplog.text and "sometimes" in caplog.text
