@@ -13,8 +13,7 @@ from typing import Literal
 from lmlab.errors import ParamsError
 
 __all__ = ["WeightedConfig", "SetsParams", "GridParams", "LossParams", "PromptParams", "RuntimeParams", "EvalParams",
-           "GAMMA_HINT",
-           "check_gamma", "check_configs", "check_grid", "odds_fraction", "odds_fractions"]
+           "GAMMA_HINT", "check_gamma", "check_configs", "check_grid", "odds_fraction", "odds_fractions"]
 
 GAMMA_HINT = "e.g. dvc exp run -S gamma=4.0"
 
