@@ -18,7 +18,14 @@ from lmlab.stage import is_main_process, stage_main, stage_parser
 from lmlab.tokenization import load_tokenizer
 from lmlab.training_params import TrainingParams
 from lmlab.weighted.data import read_decisions
-from lmlab.weighted.params import GAMMA_HINT, LossParams, RuntimeParams, WeightedConfig, check_gamma
+from lmlab.weighted.params import (
+    GAMMA_HINT,
+    LossParams,
+    PromptParams,
+    RuntimeParams,
+    WeightedConfig,
+    check_gamma,
+)
 from lmlab.weighted.training import train_weighted
 
 
@@ -35,6 +42,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     config = load_params(WeightedConfig, args.params, f"weighted.configs.{args.config}")
     gamma = load_value(args.params, config.gamma_key, float, check=check_gamma, hint=GAMMA_HINT)
     loss = load_params(LossParams, args.params, "weighted.loss")
+    prompt = load_params(PromptParams, args.params, "weighted.prompt")
     spec = load_params(ModelSpec, args.params, "weighted.model")
     training = load_params(TrainingParams, args.params, "weighted.training")
     seed = load_value(args.params, "seed", int)
@@ -47,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         train_weighted(examples, load_tokenizer(args.tokenizer), spec, training, gamma=gamma, variant=config.variant,
                        scope=loss.scope, seed=seed, out_dir=args.out, checkpoint_dir=args.checkpoints,
                        live_dir=args.live, resolved_params=resolved, inputs=[args.train, args.tokenizer],
-                       data_path=args.train)
+                       data_path=args.train, chat_template=prompt.chat_template)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from typing import Any, Literal
 import numpy as np
 
 from lmlab.device import limit_cpu_threads, select_runtime
-from lmlab.ensemble.data import encode_prompt
+from lmlab.ensemble.data import encode_chat_prompt, encode_prompt
 from lmlab.ensemble.labels import extract_fields
 from lmlab.ensemble.params import CompareParams  # moved there (no torch) for the params check; re-exported
 from lmlab.ensemble.report import build_records, summarize
@@ -48,8 +48,9 @@ def predict_with_model(model_dir: Path, rows: Sequence[Mapping[str, Any]], param
     if kind == "seq2seq":
         prompts = [encode_prompt(tokenizer, r["instruction"], r["input"], max_source - 1) + [tokenizer.eos_token_id]
                    for r in rows]
-    else:
-        prompts = [encode_prompt(tokenizer, r["instruction"], r["input"], max_source) for r in rows]
+    else:  # in the tokenizer's chat template when training used it (ensemble_model.json says so)
+        encode = encode_chat_prompt if info.get("chat_template") else encode_prompt
+        prompts = [encode(tokenizer, r["instruction"], r["input"], max_source) for r in rows]
     runtime = select_runtime()
     limit_cpu_threads(params.cpu_threads, runtime)
     return generate_continuations(model, tokenizer, prompts, kind, params.max_new_tokens, params.batch_size,

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from lmlab.chat import chat_prompt_ids, fit_chat_prompt
 from lmlab.ensemble.labels import extract_gadget_type, normalize_gadget_type, strip_class_mentions
 from lmlab.errors import InputError
 from lmlab.inputs import read_jsonl
@@ -191,3 +192,15 @@ def encode_prompt(tokenizer: PreTrainedTokenizerBase, instruction: str, excerpt:
     """Token ids of the prompt, truncated to ``max_length`` (head kept) without special tokens."""
     ids = tokenizer(format_prompt(instruction, excerpt), add_special_tokens=False)["input_ids"]
     return list(ids[:max_length])
+
+
+def chat_user_turn(tokenizer: PreTrainedTokenizerBase, instruction: str, excerpt: str, max_length: int
+                   ) -> list[dict[str, str]]:
+    """The prompt as the user turn of a chat, its text cut so the templated prompt fits ``max_length``."""
+    return fit_chat_prompt(tokenizer, [{"role": "user", "content": format_prompt(instruction, excerpt)}], max_length)
+
+
+def encode_chat_prompt(tokenizer: PreTrainedTokenizerBase, instruction: str, excerpt: str, max_length: int
+                       ) -> list[int]:
+    """Templated prompt ids (user turn + assistant header), the user text cut to fit ``max_length``."""
+    return chat_prompt_ids(tokenizer, chat_user_turn(tokenizer, instruction, excerpt, max_length))

@@ -25,6 +25,7 @@ class SftModelParams:
     max_source_length: int = 192
     max_target_length: int = 96
     loss_on_prompt: bool = False
+    chat_template: Literal["auto", "never", "always"] = "auto"
     cpu_threads: int = 0
     seed: int = 0
 
@@ -37,6 +38,9 @@ class SftModelParams:
                              f"({self.model.name} is {self.kind})")
         if self.cpu_threads < 0:
             raise ValueError(f"cpu_threads: must be >= 0 (0 = torch default), got {self.cpu_threads}")
+        if self.chat_template == "always" and self.kind != "causal":
+            raise ValueError(f"chat_template: only the causal model's prompts use a chat template "
+                             f"({self.model.name} is {self.kind})")
 
     @property
     def kind(self) -> str:

@@ -10,6 +10,13 @@ Both kinds see the same prompt (:data:`lmlab.ensemble.data.PROMPT_TEMPLATE`).
   write-up's reading ("the full prompt+output for next-token prediction"): labels = input ids
   on the prompt as well; EOS is still appended (the write-up reports nothing that needs the
   model to ramble).
+* causal with a chat template (``chat_template: auto`` and a tokenizer that has one, or
+  ``always``; :mod:`lmlab.chat`): the prompt is the user turn in the tokenizer's template plus the
+  assistant header, the answer the assistant turn (the output) through the template's end-of-turn
+  token, EOS appended when that token is not EOS. The prompt's text (not its templated ids) is
+  cut to ``max_source_length`` so the header survives. ``loss_on_prompt`` labels the templated
+  prompt too. ``params.json`` and ``ensemble_model.json`` say ``"chat_template": true`` when it
+  is used (and nothing otherwise), and ``ens_compare`` prompts the same way.
 
 Training goes through the one training loop, :func:`lmlab.training.run_training` (HF Trainer:
 DDP under torchrun, DVCLive curves, resume from the persisted checkpoint dir only for the same
@@ -34,9 +41,12 @@ from transformers import (
 )
 from transformers.trainer_utils import TrainOutput
 
+from lmlab.chat import encode_chat, use_chat_template
 from lmlab.config import params_to_dict
 from lmlab.device import Runtime, limit_cpu_threads
-from lmlab.ensemble.data import (  # encode_prompt: there so ens_compare imports no Trainer
+from lmlab.ensemble.data import (  # there so ens_compare imports no Trainer
+    chat_user_turn,
+    encode_chat_prompt,
     encode_prompt,
 )
 from lmlab.ensemble.params import SftModelParams  # moved there (no torch) for the params check; re-exported
@@ -57,12 +67,35 @@ __all__ = [
     "IGNORE_INDEX",
     "SftModelParams",
     "encode_prompt",
+    "encode_chat_prompt",
+    "encode_chat_example",
     "encode_causal_example",
     "encode_seq2seq_example",
     "CausalSFTCollator",
     "MeanLossSeq2SeqTrainer",
     "train_instruction_model",
 ]
+
+
+def encode_chat_example(
+    tokenizer: PreTrainedTokenizerBase, row: dict[str, Any], max_source: int, max_target: int,
+    loss_on_prompt: bool = False,
+) -> dict[str, list[int]]:
+    """Templated prompt + answer (output through the end-of-turn token), labels -100 on the prompt.
+
+    The answer keeps at most ``max_target`` ids; a cut answer still ends with its last id (EOS or
+    the end-of-turn token), as the plain layout's does.
+    """
+    enc = encode_chat(tokenizer, chat_user_turn(tokenizer, row["instruction"], row["input"], max_source),
+                      row["output"].strip())
+    prompt, target = list(enc.prompt_ids), list(enc.answer_ids)
+    if len(target) > max_target:
+        target = target[: max_target - 1] + target[-1:]
+    return {
+        "input_ids": prompt + target,
+        "attention_mask": [1] * (len(prompt) + len(target)),
+        "labels": (list(prompt) if loss_on_prompt else [IGNORE_INDEX] * len(prompt)) + target,
+    }
 
 
 def _target_ids(tokenizer: PreTrainedTokenizerBase, text: str, max_length: int) -> list[int]:
@@ -151,12 +184,15 @@ def train_instruction_model(
     """
     kind = params.kind
     limit_cpu_threads(params.cpu_threads, runtime)
+    chat = kind == "causal" and use_chat_template(tokenizer, params.chat_template,  # before loading a big model
+                                                  key=f"ensemble.models.{name}.chat_template")
     model = build_model(params.model, tokenizer, seed=params.seed)
     def encode(row: dict[str, Any]) -> dict[str, list[int]]:
         if kind == "seq2seq":
             return encode_seq2seq_example(tokenizer, row, params.max_source_length, params.max_target_length)
-        return encode_causal_example(tokenizer, row, params.max_source_length, params.max_target_length,
-                                     loss_on_prompt=params.loss_on_prompt)
+        encoder = encode_chat_example if chat else encode_causal_example
+        return encoder(tokenizer, row, params.max_source_length, params.max_target_length,
+                       loss_on_prompt=params.loss_on_prompt)
 
     train = [encode(r) for r in train_rows]
     valid = [encode(r) for r in valid_rows]
@@ -174,6 +210,10 @@ def train_instruction_model(
     )
     logger.info("training %s (%s) on %d rows, %d validation rows", params.model.name, kind, len(train), len(valid))
     info: dict[str, Any] = {"name": name, "kind": kind, "base": params.model.name}
+    resolved = params_to_dict(params)
+    del resolved["chat_template"]  # the mode is replaced by what it resolved to, recorded only when used:
+    if chat:  # plain-layout model dirs stay byte for byte as before the option existed
+        info["chat_template"] = resolved["chat_template"] = True
 
     def finalize(trainer: Trainer, result: TrainOutput, resumed_from: str | None) -> dict[str, Any]:
         info.update(train_loss=float(result.training_loss), global_step=int(result.global_step))
@@ -184,6 +224,6 @@ def train_instruction_model(
 
     run = TrainingRun(model=model, args=args, train_dataset=train, eval_dataset=valid or None, data_collator=collator,
                       tokenizer=tokenizer, trainer_class=trainer_cls, callbacks=callbacks, finalize=finalize)
-    outcome = run_training(run, resolved_params=params_to_dict(params), inputs=inputs, checkpoint_dir=checkpoint_dir,
+    outcome = run_training(run, resolved_params=resolved, inputs=inputs, checkpoint_dir=checkpoint_dir,
                            live_dir=live_dir, out_dir=out_dir)
     return {**info, "resumed_from": Path(outcome.resumed_from).name if outcome.resumed_from else None}

@@ -92,8 +92,9 @@ def swap_decision(response: str) -> str:
 def format_prompt(turns: Sequence[tuple[str, str]]) -> str:
     """Plain-text chat layout shared by training, scoring and generation.
 
-    ``System: ...\\nUser: ...\\nAssistant:\\n``; the response follows directly. A plain layout
-    (not a model's chat template) keeps tiny and hub models on one code path.
+    ``System: ...\\nUser: ...\\nAssistant:\\n``; the response follows directly. Used unless
+    the base tokenizer's chat template formats the turns (``weighted.prompt.chat_template``,
+    :mod:`lmlab.chat`); the tiny tokenizers have none, so they always use this layout.
     """
     return "".join(f"{_ROLE_LABELS[role]}: {value}\n" for role, value in turns) + "Assistant:\n"
 

@@ -211,7 +211,8 @@ def evaluate_model_dir(model_dir: str | Path, examples: Sequence[DecisionExample
                        max_new_tokens: int = 8) -> dict[str, Any]:
     """Load a saved ``wl_train`` model (weights + its tokenizer) and evaluate it on ``examples``.
 
-    The test rows are encoded with the model's own tokenizer, so any base model works.
+    The test rows are encoded with the model's own tokenizer, so any base model works, and in
+    its chat template when training used it (``"chat_template": true`` in ``train_summary.json``).
     """
     model_dir = Path(model_dir)
     if not (model_dir / "config.json").exists():
@@ -219,8 +220,10 @@ def evaluate_model_dir(model_dir: str | Path, examples: Sequence[DecisionExample
                          hint="run the matching wl_train stage first.")
     tokenizer = load_tokenizer(model_dir)
     model = load_model(model_dir, "causal")
+    summary = model_dir / "train_summary.json"
+    chat = bool(json.loads(summary.read_text()).get("chat_template")) if summary.exists() else False
     encoded, _ = encode_decisions(tokenizer, examples, model.config.max_position_embeddings
-                                  if hasattr(model.config, "max_position_embeddings") else 1024)
+                                  if hasattr(model.config, "max_position_embeddings") else 1024, chat=chat)
     result = evaluate_decisions(model, tokenizer, encoded, batch_size, max_new_tokens)
     result["ids"] = [e.id for e in examples]
     return result

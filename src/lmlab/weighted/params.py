@@ -12,8 +12,8 @@ from typing import Literal
 
 from lmlab.errors import ParamsError
 
-__all__ = ["WeightedConfig", "SetsParams", "GridParams", "LossParams", "RuntimeParams", "EvalParams", "GAMMA_HINT",
-           "check_gamma", "check_configs", "check_grid", "odds_fraction", "odds_fractions"]
+__all__ = ["WeightedConfig", "SetsParams", "GridParams", "LossParams", "PromptParams", "RuntimeParams", "EvalParams",
+           "GAMMA_HINT", "check_gamma", "check_configs", "check_grid", "odds_fraction", "odds_fractions"]
 
 GAMMA_HINT = "e.g. dvc exp run -S gamma=4.0"
 
@@ -111,6 +111,20 @@ class LossParams:
     """``weighted.loss``: which tokens carry the class weight (see :mod:`lmlab.weighted.loss`)."""
 
     scope: Literal["sequence", "decision", "bce_decision"] = "sequence"
+
+
+@dataclass(frozen=True)
+class PromptParams:
+    """``weighted.prompt``: how conversations become text (see :mod:`lmlab.chat`).
+
+    ``chat_template``: ``auto`` formats with the base tokenizer's chat template when it has one
+    (instruction-tuned bases: SmolLM2-Instruct, Qwen2.5-Instruct), else the plain
+    ``System:/User:/Assistant:`` layout (the tiny embedded tokenizers have none); ``never``
+    always uses the plain layout; ``always`` requires a template. ``wl_eval`` reads the choice
+    from the trained model dir (``train_summary.json``), so evaluation formats as training did.
+    """
+
+    chat_template: Literal["auto", "never", "always"] = "auto"
 
 
 @dataclass(frozen=True)

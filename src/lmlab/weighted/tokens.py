@@ -10,6 +10,12 @@ Training rows are ``prompt ids + response ids + eos`` with the prompt masked (-1
 labels. The loss finds ``d`` again from the labels alone (first supervised label that is an
 accept or reject id), so :func:`encode_decisions` checks that this rule recovers ``d`` on
 every row and raises :class:`InputError` otherwise, before any training starts.
+
+With ``chat=True`` (an instruction-tuned base whose tokenizer has a chat template, see
+:mod:`lmlab.chat`) the prompt is the template's rendering of the turns plus the assistant header
+and the response ids are the template's assistant turn through its end-of-turn token (EOS
+appended when that token is not EOS). Both answers are encoded the same way, so ``d`` is still
+the first index where they differ, now counted after the assistant header.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from pathlib import Path
 
 from transformers import PreTrainedTokenizerBase
 
+from lmlab.chat import chat_messages, encode_chat
 from lmlab.errors import InputError
 from lmlab.weighted.data import DecisionExample, swap_decision
 
@@ -71,17 +78,32 @@ def decision_offset(a_ids: Sequence[int], r_ids: Sequence[int]) -> int:
     raise ValueError("the Accept and Reject responses tokenize to sequences where one is a prefix of the other")
 
 
-def encode_decision(tokenizer: PreTrainedTokenizerBase, example: DecisionExample, max_length: int) -> EncodedDecision:
-    """Encode one row; the prompt is cut from the left if the row is longer than ``max_length``."""
-    prompt = tokenizer(example.prompt, add_special_tokens=True)["input_ids"]
-    response = tokenizer(example.response, add_special_tokens=False)["input_ids"]
-    counter = tokenizer(swap_decision(example.response), add_special_tokens=False)["input_ids"]
+def _chat_ids(tokenizer: PreTrainedTokenizerBase, example: DecisionExample) -> tuple[list[int], list[int], list[int]]:
+    """Prompt, response and counterfactual-response ids in the tokenizer's chat template (EOS included)."""
+    messages = chat_messages(example.turns)
+    real = encode_chat(tokenizer, messages, example.response)
+    counter = encode_chat(tokenizer, messages, swap_decision(example.response))
+    return list(real.prompt_ids), list(real.answer_ids), list(counter.answer_ids)
+
+
+def encode_decision(tokenizer: PreTrainedTokenizerBase, example: DecisionExample, max_length: int,
+                    chat: bool = False) -> EncodedDecision:
+    """Encode one row; the prompt is cut from the left if the row is longer than ``max_length``.
+
+    ``chat``: format with the tokenizer's chat template (the cut keeps the assistant header).
+    """
+    if chat:
+        prompt, response, counter = _chat_ids(tokenizer, example)
+    else:
+        prompt = tokenizer(example.prompt, add_special_tokens=True)["input_ids"]
+        response = tokenizer(example.response, add_special_tokens=False)["input_ids"]
+        counter = tokenizer(swap_decision(example.response), add_special_tokens=False)["input_ids"]
     try:
         offset = decision_offset(response, counter)
     except ValueError as exc:
         raise InputError(f"row '{example.id}': {exc}.", hint="use a response whose decision is its own token(s).") from exc
     a_ids, r_ids = (response, counter) if example.accept else (counter, response)
-    eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+    eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None and not chat else []
     response = list(response) + eos
     room = max_length - len(response)
     if room < 1:
@@ -101,9 +123,13 @@ def encode_decisions(
     examples: Sequence[DecisionExample],
     max_length: int,
     path: str | Path | None = None,
+    chat: bool = False,
 ) -> tuple[list[EncodedDecision], DecisionVocab]:
-    """Encode all rows, collect the decision vocabulary and check every row has one decision token."""
-    encoded = [encode_decision(tokenizer, ex, max_length) for ex in examples]
+    """Encode all rows, collect the decision vocabulary and check every row has one decision token.
+
+    ``chat``: format the rows with the tokenizer's chat template (:func:`encode_decision`).
+    """
+    encoded = [encode_decision(tokenizer, ex, max_length, chat) for ex in examples]
     accept_ids = sorted({e.accept_id for e in encoded})
     reject_ids = sorted({e.reject_id for e in encoded})
     both = set(accept_ids) & set(reject_ids)

@@ -6,6 +6,11 @@ token checked), build the base model (tiny from config, or any hub name / local 
 Dynamic padding, DDP under ``torchrun``, DVCLive logging, resuming from a persisted
 checkpoint dir (only for the same params and data) and saving all come from the one training loop,
 :func:`lmlab.training.run_training`.
+
+``chat_template`` (``weighted.prompt``) picks the prompt format (:mod:`lmlab.chat`). When the
+tokenizer's template is used, ``train_summary.json`` and ``params.json`` say ``"chat_template":
+true`` and ``wl_eval`` formats the test rows the same way; the plain layout writes no such key,
+so model dirs of the plain layout are unchanged (byte for byte) by the option's existence.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from transformers import DataCollatorForSeq2Seq, PreTrainedTokenizerBase, Traine
 from transformers.trainer_utils import TrainOutput
 
 from lmlab.artifacts import json_ready
+from lmlab.chat import use_chat_template
 from lmlab.device import seed_everything, select_runtime
 from lmlab.modeling import ModelSpec, build_model
 from lmlab.training import TrainingParams, TrainingRun, make_training_arguments, run_training
@@ -51,6 +57,7 @@ def train_weighted(
     inputs: Sequence[str | Path],
     data_path: str | Path | None = None,
     callbacks: Sequence[TrainerCallback] = (),
+    chat_template: str = "auto",
 ) -> dict[str, Any]:
     """Train one model through :func:`lmlab.training.run_training`; return a small summary.
 
@@ -60,7 +67,8 @@ def train_weighted(
     """
     check_loss_settings(gamma, variant, scope)
     tokenizer.padding_side = "right"
-    encoded, vocab = encode_decisions(tokenizer, examples, spec.max_positions, data_path)
+    chat = use_chat_template(tokenizer, chat_template, key="weighted.prompt.chat_template")
+    encoded, vocab = encode_decisions(tokenizer, examples, spec.max_positions, data_path, chat=chat)
     loss = WeightedLoss(vocab.accept_ids, vocab.reject_ids, gamma, variant, scope)
     rows = [{"input_ids": list(e.input_ids), "labels": list(e.labels)} for e in encoded]
     seed_everything(seed)
@@ -73,6 +81,9 @@ def train_weighted(
                 variant, scope)
     summary: dict[str, Any] = {"n_rows": len(rows), "n_accept": n_acc, "gamma": float(gamma), "variant": variant,
                                "scope": scope}
+    resolved = dict(resolved_params)
+    if chat:  # recorded only when used: plain-layout model dirs stay as they were
+        summary["chat_template"] = resolved["chat_template"] = True
 
     def finalize(trainer: Trainer, result: TrainOutput, resumed_from: str | None) -> dict[str, Any]:
         summary.update(train_loss=float(result.training_loss), steps=int(result.global_step))
@@ -83,7 +94,7 @@ def train_weighted(
         data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100),
         trainer_kwargs={"compute_loss_func": loss}, callbacks=callbacks, finalize=finalize,
     )
-    outcome = run_training(run, resolved_params=json_ready(dict(resolved_params)), inputs=inputs,
+    outcome = run_training(run, resolved_params=json_ready(resolved), inputs=inputs,
                            checkpoint_dir=checkpoint_dir, live_dir=live_dir, out_dir=out_dir)
     return {**summary, "resumed_from": Path(outcome.resumed_from).name if outcome.resumed_from else None}
 
