@@ -109,14 +109,14 @@ def materialise(out_dir: str | Path | None = None, name: str = DEFAULT_NAME, *, 
     Idempotent: an existing complete directory (``lmlab_source.json`` present) is kept unless ``force``.
     The write is atomic, so an interrupted run never leaves a half directory that looks complete.
     """
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     spec = _spec(name)
     out = Path(out_dir) if out_dir is not None else default_dir(name)
     if _is_complete(out) and not force:
         logger.info("%s already materialised at %s (force to rewrite)", name, out)
         return out
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
     gguf = locate_gguf(name)
     digest = _sha256(gguf)
     if spec.sha256 is not None and digest != spec.sha256:
