@@ -92,3 +92,13 @@ def test_ilm_trains_saves_evaluates_and_infills_a_llama(llama_dir, sp_tokenizer,
     filled = infiller.infill([f"I live in a small{WORD} with my family."], max_new_tokens=6, batch_size=1)[0]
     assert len(filled.answers) == 1  # kept even if unterminated within 6 tokens
     assert filled.text == f"I live in a small{filled.answers[0]} with my family."
+
+
+def test_byte_level_tokenizers_are_left_alone():
+    """The embedded default's BPE keeps spaces: no word mark handling, answers decoded plainly."""
+    from tests.ilm.train_helpers import ilm_tokenizer
+
+    tok = ilm_tokenizer()
+    assert not drops_leading_space(tok) and word_mark_id(tok) is None
+    ids = tok(" house", add_special_tokens=False)["input_ids"]
+    assert decode_continuation(tok, ids) == tok.decode(ids, skip_special_tokens=True) == " house"

@@ -189,7 +189,7 @@ def select_modules(model: nn.Module, scope: Scope) -> list[tuple[str, nn.Module]
             f"no feed-forward module of scope '{scope}' found in {type(model).__name__} "
             f"(looked for names ending in {', '.join(suffixes)}; modules with weights: {shown}).",
             key="monotonic.constraint.scope",
-            hint="use a GPT-NeoX/Pythia, GPT-2/DistilGPT2, GPT-J or T5 model, or another scope.",
+            hint="use a GPT-NeoX/Pythia, GPT-2/DistilGPT2, GPT-J, Llama-family or T5 model, or another scope.",
         )
     return found
 
