@@ -19,7 +19,8 @@ logger = logging.getLogger(__name__)
 EOS_TOKEN = "<|endoftext|>"
 PAD_TOKEN = "<|pad|>"
 
-__all__ = ["TokenizerParams", "train_bpe_tokenizer", "prepare_tokenizer", "load_tokenizer", "add_special_tokens", "EOS_TOKEN"]
+__all__ = ["TokenizerParams", "train_bpe_tokenizer", "prepare_tokenizer", "load_tokenizer", "add_special_tokens", "EOS_TOKEN",
+           "drops_leading_space", "word_mark_id", "decode_continuation"]
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,43 @@ def prepare_tokenizer(
         tokenizer.pad_token = tokenizer.eos_token
     add_special_tokens(tokenizer, special_tokens)
     return tokenizer
+
+
+def drops_leading_space(tokenizer: PreTrainedTokenizerBase) -> bool:
+    """True for SentencePiece-style (Metaspace) tokenizers: ``decode(encode(" x"))`` loses the space.
+
+    Byte-level BPE (GPT-2, SmolLM2, the pipeline's own) keeps it. Code that encodes or decodes a
+    piece of text *on its own* (ILM segments and answers) must then treat word marks explicitly.
+    """
+    ids = tokenizer(" x", add_special_tokens=False)["input_ids"]
+    return tokenizer.decode(ids) != " x"
+
+
+def word_mark_id(tokenizer: PreTrainedTokenizerBase) -> int | None:
+    """Id of the lone word mark ``▁`` a Metaspace tokenizer puts before a piece that starts with
+    punctuation (``", and"`` -> ``▁ , ▁and``, where the whole text has just ``,``); None for byte-level BPE."""
+    if not drops_leading_space(tokenizer):
+        return None
+    return tokenizer.get_vocab().get("\u2581")
+
+
+def decode_continuation(tokenizer: PreTrainedTokenizerBase, ids: Sequence[int], keeps_space: bool | None = None) -> str:
+    """Decode ``ids`` that continue earlier text (an infill answer), special tokens skipped.
+
+    A Metaspace decoder strips the word mark of a sequence's first token (``▁live`` -> ``live``), so
+    an answer would lose its leading space; there the ids are decoded after an anchor token whose
+    text is then cut off. Byte-level tokenizers decode plainly (``keeps_space``: the caller's cached
+    ``not drops_leading_space(tokenizer)``).
+    """
+    if keeps_space is None:
+        keeps_space = not drops_leading_space(tokenizer)
+    if keeps_space:
+        return tokenizer.decode(ids, skip_special_tokens=True)
+    special = set(tokenizer.all_special_ids)
+    kept = [i for i in ids if i not in special]
+    anchor = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else next(iter(special))
+    prefix = tokenizer.decode([anchor])
+    return tokenizer.decode([anchor, *kept])[len(prefix):]
 
 
 def load_tokenizer(name_or_path: str | Path) -> PreTrainedTokenizerBase:

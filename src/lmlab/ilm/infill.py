@@ -64,6 +64,7 @@ from lmlab.device import Runtime
 from lmlab.ilm.format import fill_context
 from lmlab.ilm.sequences import SPECIAL_TOKENS_FILE
 from lmlab.logs import progress_disabled
+from lmlab.tokenization import decode_continuation, drops_leading_space
 
 logger = logging.getLogger(__name__)
 
@@ -132,8 +133,9 @@ class IlmInfiller:
             device=self.runtime.device,
         )
         results = []
+        keeps_space = not drops_leading_space(self.tokenizer)  # SentencePiece-style: keep answers' leading space
         for context, k, gen in zip(contexts, ks, generated):
-            answers = [self.tokenizer.decode(a, skip_special_tokens=True)
+            answers = [decode_continuation(self.tokenizer, a, keeps_space)
                        for a in split_answers(gen, k, self.end_id, keep_unterminated)]
             results.append(Infill(answers, fill_context(context, answers), min(k, gen.count(self.end_id))))
         return results

@@ -34,6 +34,7 @@ from transformers import PreTrainedTokenizerBase
 
 from lmlab.errors import InputError
 from lmlab.ilm.format import END_INFILL, MASK_TOKENS, START_INFILL, MaskType, Span, validate_spans
+from lmlab.tokenization import word_mark_id
 
 logger = logging.getLogger(__name__)
 
@@ -170,6 +171,10 @@ def encode_examples(
         texts.extend(pieces)
         texts.extend(answers)
     ids = tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
+    # SentencePiece-style tokenizers put a lone word mark before a segment that starts with punctuation
+    # (", and" alone -> ▁ , ▁and; inside the document and in an infill prompt: , ▁and): drop it so training
+    # sees the tokens inference sees. None (nothing to do) for byte-level BPE.
+    mark = word_mark_id(tokenizer)
     unique_docs = sorted(set(docs))
     doc_offsets = dict(zip(unique_docs, tokenizer(unique_docs, add_special_tokens=False,
                                                   return_offsets_mapping=True)["offset_mapping"]))
@@ -183,6 +188,8 @@ def encode_examples(
         seq: list[int] = []
         types: list[int] = []
         for i, piece in enumerate(piece_ids):
+            if mark is not None and i > 0 and piece[:1] == [mark] and not pieces[i][:1].isspace():
+                piece = piece[1:]
             seq += piece
             types += [TargetType.CONTEXT] * len(piece)
             if i < len(spans):

@@ -9,6 +9,22 @@ condition is optional: ``activation="keep"`` leaves GELU (not monotone below x* 
 as such), ``"mono_gelu"`` clamps the activation's input at its minimiser x* so that
 ``g(x) = act(max(x, x*))`` is non-decreasing and equal to the original activation above x*.
 
+Gated MLPs (Llama, Mistral, Qwen2, SmolLM2; T5 v1.1's ``gated-gelu``): ``down(act(gate x) * up x)``.
+Non-negative ``gate``/``up``/``down`` weights and a non-decreasing ``act`` do **not** make it monotone:
+``d h_i / d x_j = act'(g_i) Wg_ij u_i + act(g_i) Wu_ij`` (``g = gate x``, ``u = up x``) is negative
+wherever ``u_i < 0`` or ``act(g_i) < 0``, and both happen for inputs with negative coordinates (with
+``x = t 1`` and ``t`` very negative, the clamped SiLU sits at its minimum -0.278, so the product
+``-0.278 u`` falls as ``u`` rises towards 0: the output *decreases* as ``t`` grows; plain SiLU also
+decreases below x* ~ -1.278). What **is** guaranteed (weights >= 0, no FFN bias as in Llama, ``act`` non-decreasing
+on [0, inf), which SiLU and GELU are): the gated FFN is monotone on the non-negative orthant of its
+input (x >= 0 gives g, u >= 0, hence act(g) >= 0, and every term above is >= 0). The FFN input is an
+RMSNorm output with both signs, so in a transformer this region is not where the model works:
+:func:`make_monotonic` reports a gated FFN as **not** provably monotone whatever ``activation`` is
+(``provably_monotone_ffn: false``, ``gated_mlp: true``, ``monotone_region`` in the marker) and logs
+why. A provable variant would need both factors non-negative (e.g. ``relu(up x)`` and an activation
+shifted to be >= 0); HF's Llama MLP cannot express that through its config, so a saved model would not
+reload identically, and it is not offered.
+
 Saving: :func:`strip_parametrizations` bakes ``phi(V)`` into plain weights (still >= 0) so a
 monotone model is an ordinary ``from_pretrained`` checkpoint; a ``monotonic.json`` marker beside
 it records what was constrained. The clamped activation is recorded in the model config under a
@@ -55,6 +71,11 @@ SCOPES: dict[str, tuple[str, ...]] = {
     "mlp_both": _MLP_IN + _MLP_OUT,
     "mlp_in_attn_out": _MLP_IN + _ATTN_OUT,
 }
+# (gate, up) module names of gated FFNs ``down(act(gate x) * up x)`` (Llama-family; T5 v1.1 gated-gelu).
+_GATED_PAIRS = (("gate_proj", "up_proj"), ("wi_0", "wi_1"))
+# Attributes holding an FFN's activation module: GPT-2/GPT-NeoX/T5 ``act``, Llama-family ``act_fn``.
+_ACT_ATTRS = ("act", "act_fn")
+GATED_REGION = "non-negative orthant of the FFN input (x >= 0; bias-free FFN, weights >= 0)"
 # Config attributes naming the FFN activation (GPT-NeoX, GPT-2, T5 derived from feed_forward_proj).
 _ACT_CONFIG_KEYS = ("hidden_act", "activation_function", "dense_act_fn")
 MONOTONE_BASES = ("gelu", "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "gelu_accurate", "gelu_python",
@@ -63,7 +84,7 @@ MONOTONE_BASES = ("gelu", "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "gelu_ac
 __all__ = [
     "MonotonicParams", "NonNegative", "MonotoneActivation", "SCOPES", "select_modules", "make_monotonic",
     "constrained_modules", "count_constrained", "min_constrained_weight", "strip_parametrizations",
-    "write_marker", "read_marker", "activation_minimum", "start_model",
+    "write_marker", "read_marker", "activation_minimum", "start_model", "gated_ffns",
 ]
 
 
@@ -158,7 +179,7 @@ def select_modules(model: nn.Module, scope: Scope) -> list[tuple[str, nn.Module]
             f"no feed-forward module of scope '{scope}' found in {type(model).__name__} "
             f"(looked for names ending in {', '.join(suffixes)}; modules with weights: {shown}).",
             key="monotonic.constraint.scope",
-            hint="use a GPT-NeoX/Pythia, GPT-2/DistilGPT2, GPT-J or T5 model, or another scope.",
+            hint="use a GPT-NeoX/Pythia, GPT-2/DistilGPT2, GPT-J, Llama-family or T5 model, or another scope.",
         )
     return found
 
@@ -185,9 +206,11 @@ def _swap_activations(model: PreTrainedModel, names: list[str]) -> list[str]:
     swapped = []
     for parent in sorted({n.rsplit(".", 1)[0] for n in names}):
         module = model.get_submodule(parent)
-        if isinstance(getattr(module, "act", None), nn.Module):
-            module.act = MonotoneActivation(base)
-            swapped.append(f"{parent}.act")
+        for attr in _ACT_ATTRS:  # the module the FFN calls; config alone would only change a reload
+            if isinstance(getattr(module, attr, None), nn.Module):
+                setattr(module, attr, MonotoneActivation(base))
+                swapped.append(f"{parent}.{attr}")
+                break
     setattr(config, key, f"mono_{base}")
     if key == "dense_act_fn":  # T5 derives dense_act_fn from feed_forward_proj when reloading
         config.feed_forward_proj = ("gated-" if config.is_gated_act else "") + f"mono_{base}"
@@ -195,6 +218,16 @@ def _swap_activations(model: PreTrainedModel, names: list[str]) -> list[str]:
     logger.info("activation %s -> mono_%s (clamped below x*=%.5f, value %.5f) in %d FFNs",
                 base, base, x_star, y_star, len(swapped))
     return swapped
+
+
+def gated_ffns(model: nn.Module) -> list[str]:
+    """Names of the FFNs that multiply two projections (``down(act(gate x) * up x)``)."""
+    found = []
+    for name, module in model.named_modules():
+        if any(isinstance(getattr(module, g, None), nn.Module) and isinstance(getattr(module, u, None), nn.Module)
+               for g, u in _GATED_PAIRS):
+            found.append(name)
+    return found
 
 
 def make_monotonic(model: PreTrainedModel, params: MonotonicParams) -> dict:
@@ -212,18 +245,25 @@ def make_monotonic(model: PreTrainedModel, params: MonotonicParams) -> dict:
     names = [n for n, _ in selected]
     swapped = _swap_activations(model, names) if params.activation == "mono_gelu" else []
     act_name = next((getattr(model.config, k) for k in _ACT_CONFIG_KEYS if isinstance(getattr(model.config, k, None), str)), "?")
-    provable = act_name == "relu" or act_name.startswith("mono_")
+    monotone_act = act_name == "relu" or act_name.startswith("mono_")
+    gated = gated_ffns(model)
+    provable = monotone_act and not gated  # a gated FFN is not monotone even then (module docstring)
     n_weights = count_constrained(model)
     total = sum(p.numel() for p in model.parameters())
     logger.info("constrained %d modules (%s weights = %.1f%% of %s parameters), scope %s, phi %s, init %s",
                 len(names), f"{n_weights:,}", 100.0 * n_weights / total, f"{total:,}",
                 params.scope, params.parametrization, params.init)
-    if not provable:
+    if gated:
+        logger.warning("%d gated FFNs (down(act(gate x) * up x)): NOT monotone even with non-negative weights and a "
+                       "monotone activation (the product decreases where up x < 0 or act(gate x) < 0); monotone "
+                       "only on the %s. Activation '%s'.", len(gated), GATED_REGION, act_name)
+    elif not provable:
         logger.warning("activation '%s' is not non-decreasing: the FFNs are NOT provably monotone "
                        "(non-negative weights only); use activation: mono_gelu for a provable guarantee", act_name)
     return {
         "scope": params.scope, "parametrization": params.parametrization, "init": params.init,
         "activation": params.activation, "activation_name": act_name, "provably_monotone_ffn": provable,
+        **({"gated_mlp": True, "monotone_region": GATED_REGION} if gated else {}),
         "modules": names, "swapped_activations": swapped, "constrained_parameters": n_weights,
         "total_parameters": total,
     }
