@@ -31,6 +31,7 @@ from transformers.trainer_utils import TrainOutput
 
 from lmlab.device import Runtime
 from lmlab.modeling import save_model_dir
+from lmlab.progress import attach_trainer_progress, progress_bars
 from lmlab.resume import StrictResumeMixin, checkpoint_to_resume, run_fingerprint
 
 logger = logging.getLogger(__name__)
@@ -166,7 +167,7 @@ def make_training_arguments(
         seed=seed,
         data_seed=seed,
         report_to=report_to,
-        disable_tqdm=False,
+        disable_tqdm=not progress_bars(),  # no terminal: progress log lines (lmlab.progress), not \r bars
         dataloader_num_workers=0,
         remove_unused_columns=remove_unused_columns,
         train_sampling_strategy="group_by_length" if group_by_length else "random",
@@ -293,6 +294,7 @@ def run_training(
         data_collator=run.data_collator, processing_class=run.tokenizer, callbacks=callbacks + list(run.callbacks),
         **dict(run.trainer_kwargs),
     )
+    attach_trainer_progress(trainer)  # no terminal: the Trainer's progress as log lines (lmlab.progress)
     logger.info("training %s (%s) into %s%s", type(run.model).__name__, trainer.__class__.__name__, checkpoint_dir,
                 f", resuming from {Path(resume).name}" if resume else "")
     result = trainer.train(resume_from_checkpoint=resume)

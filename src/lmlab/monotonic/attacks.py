@@ -27,10 +27,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
-from tqdm.auto import tqdm
 from transformers import PreTrainedModel
 
-from lmlab.logs import progress_disabled
+from lmlab.progress import progress
 
 logger = logging.getLogger(__name__)
 
@@ -165,7 +164,7 @@ def uat_attack(
 
     best_overall, best_trigger, history = -math.inf, None, []
     batch_start = 0
-    bar = tqdm(total=params.restarts * params.sweeps * params.trigger_length, desc="uat", disable=progress_disabled())
+    bar = progress(total=params.restarts * params.sweeps * params.trigger_length, desc="uat", unit="positions")
     for restart in range(params.restarts):
         trigger = allowed_ids[torch.randint(len(allowed_ids), (params.trigger_length,), generator=gen)]
         best = float(loss_of(trigger[None], score_set)[0])
@@ -225,10 +224,12 @@ def hotflip_attack(
     flips: list[list[dict]] = [[] for _ in range(n_texts)]
     steps = 1 if params.mode == "oneshot" else params.max_flips
     chunk = max(1, int(2e7 // (m * emb.size(0))))  # bounds the (texts, positions, vocab) gain tensor
+    bar = progress(total=steps, desc="hotflip", unit="steps")
     for step in range(steps):
         rows = active.nonzero().flatten()
         if len(rows) == 0:
             break
+        bar.update(1)
         grad = torch.cat([_embedding_grad(model, torch.cat([ctx[r], targets[r]], 1), n_target)[:, :m]
                           for r in rows.split(params.forward_batch)])
         new_ctx = []
@@ -268,4 +269,5 @@ def hotflip_attack(
             if params.early_stop and all(bool(v) for v in success(clean[row:row + 1], current[row:row + 1],
                                                                   threshold).values()):
                 active[row] = False
+    bar.close()
     return {"clean": clean, "attacked": current, "flips": flips, "contexts": ctx}
