@@ -57,8 +57,8 @@ def test_log_progress_logs_at_the_interval_with_rate_and_eta(caplog) -> None:
     lines = [r.getMessage() for r in caplog.records]
     # one line when 30 s had passed (t=40: 3 docs in 40 s), none at 50/60, and the final one
     assert lines == [
-        "mask train: 3/10 docs (30%), 13.3 s/docs, elapsed 0:00:40, ETA 0:01:33",
-        "mask train: done, 5/10 docs in 0:01:00 (12 s/docs)",
+        "mask train: 3/10 docs (30%), 13.3 s/doc, elapsed 0:00:40, ETA 0:01:33",
+        "mask train: done, 5/10 docs in 0:01:00 (12 s/doc)",
     ]
     bar.close()  # idempotent
     assert len(caplog.records) == 2
@@ -106,10 +106,10 @@ def test_without_a_terminal_a_log_file_gets_progress_lines_and_no_carriage_retur
                        env=_env(LMLAB_PROGRESS_INTERVAL="0.1"), stdin=subprocess.DEVNULL)
     text = log.read_text()
     assert "\r" not in text
-    lines = re.findall(r"\[demo\] lmlab\.progress: loop: (\d)/6 docs \(\d+%\), [\d.]+ (?:docs/s|s/docs), "
+    lines = re.findall(r"\[demo\] lmlab\.progress: loop: (\d)/6 docs \(\d+%\), [\d.]+ (?:docs/s|s/doc), "
                        r"elapsed \d:\d\d:\d\d, ETA \d:\d\d:\d\d", text)
     assert 1 <= len(lines) < 6, text  # periodic, not per item
-    assert re.search(r"loop: done, 6/6 docs in \d:\d\d:\d\d \([\d.]+ (docs/s|s/docs)\)", text), text
+    assert re.search(r"loop: done, 6/6 docs in \d:\d\d:\d\d \([\d.]+ (docs/s|s/doc)\)", text), text
 
 
 def test_on_a_terminal_the_loop_draws_a_bar(tmp_path: Path) -> None:
@@ -164,7 +164,7 @@ def test_trainer_without_a_terminal_logs_progress_lines_and_trains_the_same_weig
     out, err = capfd.readouterr()
     assert "\r" not in out + err and "{'loss'" not in out  # neither tqdm bars nor PrinterCallback's dicts
     lines = [r.getMessage() for r in caplog.records if r.name == "lmlab.progress"]
-    assert any(re.fullmatch(r"train: \d/4 steps \(\d+%\), [\d.]+ (steps/s|s/steps), elapsed .*, ETA .*", m)
+    assert any(re.fullmatch(r"train: \d/4 steps \(\d+%\), [\d.]+ (steps/s|s/step), elapsed .*, ETA .*", m)
                for m in lines), lines
     assert any(m.startswith("train: step 1/4 loss=") for m in lines), lines
     assert any(m.startswith("train: done, 4/4 steps") for m in lines), lines
