@@ -74,6 +74,20 @@ def test_log_progress_of_a_resumed_run_counts_only_its_own_steps_in_the_rate(cap
     assert caplog.records[0].getMessage() == "train: 200/300 steps (67%), 2 steps/s, elapsed 0:00:50, ETA 0:00:50"
 
 
+def test_rates_read_as_plain_numbers(caplog) -> None:
+    clock = FakeClock()
+    bar = LogProgress(total=3000, desc="mask", unit="docs", interval=0, clock=clock, log=logging.getLogger("t"))
+    with caplog.at_level(logging.INFO, logger="t"):
+        clock.now += 2
+        bar.update(2450)
+        clock.now += 1
+        bar.update(550)
+    assert [r.getMessage() for r in caplog.records] == [
+        "mask: 2450/3000 docs (82%), 1225 docs/s, elapsed 0:00:02, ETA 0:00:00",
+        "mask: 3000/3000 docs (100%), 1000 docs/s, elapsed 0:00:03, ETA 0:00:00",
+    ]
+
+
 def test_format_duration_and_unknown_totals(caplog) -> None:
     assert format_duration(0) == "0:00:00" and format_duration(3 * 86400 + 61) == "72:01:01"
     bar = LogProgress(desc="mask", unit="docs", interval=0, clock=FakeClock(), log=logging.getLogger("t"))

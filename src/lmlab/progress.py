@@ -107,7 +107,7 @@ def _rate(count: float, elapsed: float, unit: str) -> str:
         return f"? {unit}/s"
     per_second = count / elapsed
     if per_second >= 1:
-        return f"{per_second:.3g} {unit}/s"
+        return f"{per_second:.0f} {unit}/s" if per_second >= 100 else f"{per_second:.3g} {unit}/s"
     one = unit[:-2] if unit.endswith(("ches", "shes", "sses")) else unit[:-1] if unit.endswith("s") else unit
     return f"{1 / per_second:.3g} s/{one}"
 
