@@ -90,6 +90,10 @@ def test_rates_read_as_plain_numbers(caplog) -> None:
 
 def test_format_duration_and_unknown_totals(caplog) -> None:
     assert format_duration(0) == "0:00:00" and format_duration(3 * 86400 + 61) == "72:01:01"
+    big = LogProgress(total=2_000_000, desc="mask", unit="docs", interval=0, clock=FakeClock(),
+                      log=logging.getLogger("t"))
+    big.n = 1_234_567
+    assert big.line().startswith("mask: 1234567/2000000 docs (62%)")
     bar = LogProgress(desc="mask", unit="docs", interval=0, clock=FakeClock(), log=logging.getLogger("t"))
     with caplog.at_level(logging.INFO, logger="t"):
         bar.update(2)

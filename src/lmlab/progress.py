@@ -101,6 +101,11 @@ def format_duration(seconds: float) -> str:
     return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
+def _count(value: float) -> str:
+    """Counts as integers (``1234567``, never ``1.23457e+06``), fractions as they are."""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
 def _rate(count: float, elapsed: float, unit: str) -> str:
     """``12.5 docs/s``, or ``3.02 s/step`` below one per second (slow training steps read better)."""
     if elapsed <= 0 or count <= 0:
@@ -153,7 +158,7 @@ class LogProgress:
         """The progress line for the current count (``now``: the clock reading to use)."""
         elapsed = (self.clock() if now is None else now) - self.t0
         done = self.n - self.start
-        count = f"{self.n:g}/{self.total:g} {self.unit}" if self.total else f"{self.n:g} {self.unit}"
+        count = f"{_count(self.n)}/{_count(self.total)} {self.unit}" if self.total else f"{_count(self.n)} {self.unit}"
         pct = f" ({100 * self.n / self.total:.0f}%)" if self.total else ""
         eta = ""
         if self.total:
@@ -178,7 +183,7 @@ class LogProgress:
             return
         self.closed = True
         elapsed = self.clock() - self.t0
-        count = f"{self.n:g}/{self.total:g}" if self.total else f"{self.n:g}"
+        count = f"{_count(self.n)}/{_count(self.total)}" if self.total else _count(self.n)
         self.log.info("%s: done, %s %s in %s (%s)", self.desc, count, self.unit, format_duration(elapsed),
                       _rate(self.n - self.start, elapsed, self.unit))
 
