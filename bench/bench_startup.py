@@ -56,7 +56,7 @@ def _instances(tree: Path) -> Counter[str]:
                  if (m := re.search(r"stages/(\w+)\.py", str(body.get("do", body)["cmd"])))}
     try:
         sys.path.insert(0, str(ROOT / "src"))
-        from lmlab.progress import pipeline_plan
+        from lmlab.pipeline_progress import pipeline_plan
 
         plan = pipeline_plan(tree)
     except Exception:  # noqa: BLE001 - fall back to one instance per dvc.yaml stage

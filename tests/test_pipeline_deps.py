@@ -2,8 +2,8 @@
 
 The closure is static: every `lmlab` import of the stage script and, transitively, of each library
 module it reaches (function-level imports included). Two kinds of module are not required:
-- plumbing that cannot change a computed result: atomic writes, error texts, logging, the stage
-  wrapper and params parsing (listing them would re-run all 46 stages on any edit to them);
+- plumbing that cannot change a computed result: atomic writes, error texts, logging and progress
+  reporting (`lmlab.progress` only observes loops), the stage wrapper and params parsing (listing them would re-run all 46 stages on any edit to them);
 - `lmlab.ilm.cli`, the command-line front end, which library modules import only in their own
   `python -m` entry points.
 
@@ -21,7 +21,8 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-NOT_REQUIRED = {f"src/lmlab/{name}.py" for name in ("artifacts", "errors", "logs", "stage", "config", "ilm/cli")}
+NOT_REQUIRED = {f"src/lmlab/{name}.py" for name in ("artifacts", "errors", "logs", "progress", "stage", "config",
+                                                        "ilm/cli")}
 
 
 def _lmlab_imports(path: Path) -> set[str]:

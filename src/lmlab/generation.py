@@ -13,10 +13,9 @@ from collections.abc import Sequence
 from typing import Literal
 
 import torch
-from tqdm import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from lmlab.logs import progress_disabled
+from lmlab.progress import progress
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +67,7 @@ def generate_continuations(
     order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
     by_index: dict[int, str] = {}
     batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
-    for batch in tqdm(batches, desc=f"generate ({kind})", disable=progress_disabled()):
+    for batch in progress(batches, desc=f"generate ({kind})", unit="batches"):
         input_ids, attention_mask = pad_batch([prompts[i] for i in batch], pad, side)
         out = model.generate(
             input_ids=input_ids.to(device), attention_mask=attention_mask.to(device),

@@ -46,10 +46,13 @@ def setup_logging(stage: str, level: str | int | None = None) -> None:
     root.setLevel(level)
     for noisy in ("urllib3", "filelock", "matplotlib", "PIL", "fsspec", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    from lmlab.progress import quiet_library_bars
+
+    quiet_library_bars()  # no terminal: no \r bars from datasets/transformers/hub in the log file either
 
 
 def progress_disabled() -> bool:
-    """Progress bars are shown on a terminal and hidden in CI logs (``LMLAB_PROGRESS=1`` forces them)."""
-    if os.environ.get("LMLAB_PROGRESS") == "1":
-        return False
-    return not sys.stderr.isatty()
+    """Progress bars are shown on a terminal and hidden in files (see :func:`lmlab.progress.progress_bars`)."""
+    from lmlab.progress import progress_bars
+
+    return not progress_bars()

@@ -1,141 +1,272 @@
-"""Where a ``dvc repro`` stands: this stage's place in the pipeline and how long the rest took last time.
+"""Progress of long loops: a tqdm bar on a terminal, a log line at a fixed interval in a file.
 
-Why: DVC prints ``Running stage 'X'`` and nothing about how many stages remain; a newcomer's
-first ``dvc repro`` of the embedded default runs ~48 stage processes for ~10 minutes. Each stage
-logs, when it starts under DVC::
+On a cluster, logs are files (a SLURM ``.out``, ``dvc queue logs``): a ``\\r``-redrawn bar is noise
+there, and a loop with its bar switched off is silent for hours. So every long loop of lmlab
+(masking, training, evaluation, generation, infilling, attacks) reports through :func:`progress`:
 
-    stage 31 of 48: wl_train@odds_1_2-accept; the 17 stages after it took ~4 min last time (DVC skips unchanged ones)
+- on a terminal (stderr is a tty), a tqdm bar, as before;
+- otherwise, one stdlib ``logging`` line every ``LMLAB_PROGRESS_INTERVAL`` seconds (default 30)
+  and one at the end, with count/total, percentage, rate, elapsed time and ETA::
 
-* **The order** is DVC's own plan for a ``dvc repro`` of the whole pipeline (the post-order walk
-  of ``dvc.yaml``'s dependency graph that ``dvc.repo.reproduce.plan_repro`` returns), so the
-  positions count up as DVC works through it. DVC skips stages it finds unchanged, so in a
-  partial run the number jumps ahead and the estimate is an upper bound; that is said in the line.
-  Building the graph costs ~1 s, so the plan is cached in ``.dvc/tmp/lmlab/plan.json``, keyed by
-  the text of ``dvc.yaml`` and ``params.yaml`` (``foreach`` lists can come from params): one stage
-  per repro pays it.
-* **The times** are each stage's last successful wall time (start-up + work), appended by
-  :func:`record` to ``.dvc/tmp/lmlab/stage_times.jsonl`` (local, git-ignored by DVC) after every
-  stage process; a stage never run here yet counts as unknown and the line says how many are.
+      uat: 24/48 steps (50%), 0.81 steps/s, elapsed 0:00:29, ETA 0:00:29
+      uat: done, 48/48 steps in 0:00:58 (0.82 steps/s)
 
-Nothing here may fail a stage: every error is logged at debug level and the line is skipped.
+``LMLAB_PROGRESS=1`` forces bars, ``LMLAB_PROGRESS=0`` forces log lines. The HF Trainer gets the
+same treatment: :func:`attach_trainer_progress` swaps its print/bar callbacks for
+:func:`trainer_progress_callback` when there is no terminal (its own bars are turned off through
+``TrainingArguments(disable_tqdm=...)``, see :func:`progress_bars`). Progress reporting only
+observes a loop: it never changes what the loop computes.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
+import functools
 import logging
+import math
 import os
-from collections.abc import Mapping, Sequence
-from pathlib import Path
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
-logger = logging.getLogger("lmlab.stage")
+from tqdm.auto import tqdm
 
-__all__ = ["PROGRESS_DIR", "announce", "describe", "pipeline_plan", "record", "last_times"]
+logger = logging.getLogger(__name__)
 
-PROGRESS_DIR = Path(".dvc") / "tmp" / "lmlab"
-PLAN_FILE = "plan.json"
-TIMES_FILE = "stage_times.jsonl"
+__all__ = [
+    "DEFAULT_INTERVAL",
+    "LogProgress",
+    "attach_trainer_progress",
+    "format_duration",
+    "progress",
+    "progress_bars",
+    "progress_interval",
+    "quiet_library_bars",
+    "trainer_progress_callback",
+]
 
-
-def _root() -> Path | None:
-    """The DVC repository a stage runs in (``DVC_ROOT``, set by DVC for every stage command)."""
-    root = os.environ.get("DVC_ROOT")
-    return Path(root) if root and os.environ.get("DVC_STAGE") else None
-
-
-def _plan_key(root: Path) -> str:
-    digest = hashlib.sha256()
-    for name in ("dvc.yaml", "params.yaml"):
-        path = root / name
-        digest.update(path.read_bytes() if path.exists() else b"")
-    return digest.hexdigest()
+DEFAULT_INTERVAL = 30.0
 
 
-def pipeline_plan(root: Path) -> list[str]:
-    """Every stage instance of the pipeline in the order ``dvc repro`` runs them (cached, see module doc)."""
-    cache = root / PROGRESS_DIR / PLAN_FILE
-    key = _plan_key(root)
+def progress_bars() -> bool:
+    """Bars on a terminal, log lines otherwise (``LMLAB_PROGRESS=1``/``0`` forces bars/log lines)."""
+    forced = os.environ.get("LMLAB_PROGRESS")
+    if forced in ("0", "1"):
+        return forced == "1"
+    return sys.stderr.isatty()
+
+
+_LIBRARY_BAR_SWITCHES = ("HF_HUB_DISABLE_PROGRESS_BARS", "HF_DATASETS_DISABLE_PROGRESS_BARS")
+
+
+def quiet_library_bars() -> None:
+    """Without a terminal, also turn off the HF libraries' own tqdm bars.
+
+    ``datasets``' ``Map`` bars, hub downloads and transformers' shard loading/writing bars would
+    otherwise put ``\\r`` lines into the log file. The environment switches are set only where the
+    user has not set them (so ``HF_HUB_DISABLE_PROGRESS_BARS=0`` keeps them), for this process and
+    its children; libraries already imported are switched off through their own API.
+    """
+    if progress_bars():
+        return
+    for name in _LIBRARY_BAR_SWITCHES:
+        os.environ.setdefault(name, "1")
+    if os.environ["HF_DATASETS_DISABLE_PROGRESS_BARS"] == "1" and "datasets" in sys.modules:
+        sys.modules["datasets"].disable_progress_bars()
+    if os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] == "1":
+        if "huggingface_hub" in sys.modules:
+            sys.modules["huggingface_hub"].utils.disable_progress_bars()
+        if "transformers" in sys.modules:
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
+
+
+def progress_interval() -> float:
+    """Seconds between two progress log lines (``LMLAB_PROGRESS_INTERVAL``, default 30)."""
+    raw = os.environ.get("LMLAB_PROGRESS_INTERVAL", "")
     try:
-        cached = json.loads(cache.read_text(encoding="utf-8"))
-        if cached.get("key") == key:
-            return list(cached["stages"])
-    except (OSError, ValueError, KeyError, AttributeError):
-        pass
-    from dvc.repo import Repo
-    from dvc.repo.reproduce import get_active_graph, plan_repro
-
-    with Repo(str(root)) as repo:
-        stages = [stage.addressing for stage in plan_repro(get_active_graph(repo.index.graph))]
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_name(f".{cache.name}.{os.getpid()}")
-    tmp.write_text(json.dumps({"key": key, "stages": stages}) + "\n", encoding="utf-8")
-    os.replace(tmp, cache)
-    return stages
+        value = float(raw) if raw else DEFAULT_INTERVAL
+    except ValueError:
+        logger.warning("LMLAB_PROGRESS_INTERVAL=%r is not a number; using %g s", raw, DEFAULT_INTERVAL)
+        return DEFAULT_INTERVAL
+    return max(value, 0.0)
 
 
-def last_times(path: Path) -> dict[str, float]:
-    """``{stage: seconds}`` of each stage's latest successful run recorded in ``path`` (JSON lines)."""
-    times: dict[str, float] = {}
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return times
-    for line in lines:
+def format_duration(seconds: float) -> str:
+    """``H:MM:SS`` (days are counted in hours: a week-long run reads ``168:00:00``)."""
+    if not math.isfinite(seconds):
+        return "?"
+    seconds = int(round(max(seconds, 0.0)))
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+def _count(value: float) -> str:
+    """Counts as integers (``1234567``, never ``1.23457e+06``), fractions as they are."""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def _rate(count: float, elapsed: float, unit: str) -> str:
+    """``12.5 docs/s``, or ``3.02 s/step`` below one per second (slow training steps read better)."""
+    if elapsed <= 0 or count <= 0:
+        return f"? {unit}/s"
+    per_second = count / elapsed
+    if per_second >= 1:
+        return f"{per_second:.0f} {unit}/s" if per_second >= 100 else f"{per_second:.3g} {unit}/s"
+    one = unit[:-2] if unit.endswith(("ches", "shes", "sses")) else unit[:-1] if unit.endswith("s") else unit
+    return f"{1 / per_second:.3g} s/{one}"
+
+
+class LogProgress:
+    """tqdm's ``update``/``close``/iteration interface, reporting as log lines at a fixed interval.
+
+    ``start`` is a count already done before this process began (a resumed run): it counts towards
+    ``n`` and the percentage but not towards the rate, so the ETA stays honest.
+    """
+
+    def __init__(self, iterable: Iterable | None = None, *, total: float | None = None, desc: str = "",
+                 unit: str = "it", interval: float | None = None, start: float = 0,
+                 log: logging.Logger | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.iterable = iterable
+        self.total = total
+        self.desc = desc or "progress"
+        self.unit = unit
+        self.interval = progress_interval() if interval is None else interval
+        self.n = start
+        self.start = start
+        self.log = log or logger
+        self.clock = clock
+        self.t0 = self.last = clock()
+        self.closed = False
+
+    def __iter__(self) -> Iterator:
+        assert self.iterable is not None, "LogProgress without an iterable is updated by hand"
         try:
-            entry = json.loads(line)
-            if entry.get("status") == "ok":
-                times[str(entry["stage"])] = float(entry["startup_s"]) + float(entry["work_s"])
-        except (ValueError, KeyError, TypeError, AttributeError):
-            continue
-    return times
+            for item in self.iterable:
+                yield item
+                self.update(1)
+        finally:
+            self.close()
 
+    def __enter__(self) -> LogProgress:
+        return self
 
-def _duration(seconds: float) -> str:
-    return f"~{seconds:.0f} s" if seconds < 90 else f"~{seconds / 60:.0f} min"
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
+    def line(self, now: float | None = None) -> str:
+        """The progress line for the current count (``now``: the clock reading to use)."""
+        elapsed = (self.clock() if now is None else now) - self.t0
+        done = self.n - self.start
+        count = f"{_count(self.n)}/{_count(self.total)} {self.unit}" if self.total else f"{_count(self.n)} {self.unit}"
+        pct = f" ({100 * self.n / self.total:.0f}%)" if self.total else ""
+        eta = ""
+        if self.total:
+            eta = (f", ETA {format_duration((self.total - self.n) * elapsed / done)}" if done > 0
+                   else ", ETA ?")
+        return (f"{self.desc}: {count}{pct}, {_rate(done, elapsed, self.unit)}, "
+                f"elapsed {format_duration(elapsed)}{eta}")
 
-def describe(stage: str, plan: Sequence[str], times: Mapping[str, float]) -> str | None:
-    """The progress line of ``stage`` given the plan and past times (None: the stage is not in the plan)."""
-    if stage not in plan:
+    def update(self, n: float = 1) -> None:
+        self.n += n
+        now = self.clock()
+        if now - self.last >= self.interval and not self.closed:
+            self.last = now
+            self.log.info("%s", self.line(now))
+
+    def set_postfix(self, *args: Any, **kwargs: Any) -> None:  # tqdm compatibility; not logged
         return None
-    index = plan.index(stage)
-    rest = list(plan[index + 1:])
-    head = f"stage {index + 1} of {len(plan)}: {stage}"
-    if not rest:
-        return f"{head}, the last one"
-    known = [times[name] for name in rest if name in times]
-    if not known:
-        return f"{head}; {len(rest)} stages after it, none timed here yet"
-    if len(known) == len(rest):
-        return f"{head}; the {len(rest)} stages after it took {_duration(sum(known))} last time (DVC skips unchanged ones)"
-    return (f"{head}; {len(rest)} stages after it: {_duration(sum(known))} for the {len(known)} timed here before, "
-            f"{len(rest) - len(known)} never run here")
+
+    def close(self) -> None:
+        """Log the final line once (count, elapsed time, overall rate)."""
+        if self.closed:
+            return
+        self.closed = True
+        elapsed = self.clock() - self.t0
+        count = f"{_count(self.n)}/{_count(self.total)}" if self.total else _count(self.n)
+        self.log.info("%s: done, %s %s in %s (%s)", self.desc, count, self.unit, format_duration(elapsed),
+                      _rate(self.n - self.start, elapsed, self.unit))
 
 
-def announce(stage: str) -> None:
-    """Log this stage's progress line when it runs under DVC (never raises)."""
-    root = _root()
-    if root is None:
+def progress(iterable: Iterable | None = None, *, desc: str, total: float | None = None, unit: str = "it",
+             leave: bool = True, interval: float | None = None) -> Any:
+    """A tqdm bar on a terminal, :class:`LogProgress` otherwise (same iteration/update interface).
+
+    ``total`` defaults to ``len(iterable)`` when the iterable has one (pass it for generators, or the
+    log lines carry no percentage and no ETA).
+    """
+    if total is None and iterable is not None and hasattr(iterable, "__len__"):
+        total = len(iterable)  # type: ignore[arg-type]
+    if progress_bars():
+        return tqdm(iterable, total=total, desc=desc, unit=unit, leave=leave, file=sys.stderr)
+    return LogProgress(iterable, total=total, desc=desc, unit=unit, interval=interval)
+
+
+def _format_logs(logs: dict[str, Any]) -> str:
+    parts = []
+    for key, value in logs.items():
+        if key.endswith(("total_flos", "_runtime", "_per_second")) or key == "epoch":
+            continue
+        parts.append(f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}")
+    return " ".join(parts)
+
+
+class _TrainerProgress:
+    """The HF Trainer's progress as log lines: steps/total, rate, ETA every interval; metrics as logged.
+
+    Replaces the Trainer's ``ProgressCallback`` (``\\r`` bars) and ``PrinterCallback`` (``print`` of
+    raw dicts) when there is no terminal. Main process only; it reads the state, never changes it.
+    Mixed into ``TrainerCallback`` by :func:`trainer_progress_callback`, so that importing this
+    module (every masking worker does) does not import transformers.
+    """
+
+    def __init__(self, interval: float | None = None, log: logging.Logger | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = interval
+        self.log = log or logger
+        self.clock = clock
+        self.bar: LogProgress | None = None
+
+    def on_train_begin(self, args, state, control, **kwargs):  # noqa: D401 - HF callback signature
+        if state.is_world_process_zero:
+            self.bar = LogProgress(total=state.max_steps, desc="train", unit="steps", interval=self.interval,
+                                   start=state.global_step, log=self.log, clock=self.clock)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.bar is not None:
+            self.bar.update(state.global_step - self.bar.n)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if state.is_world_process_zero and logs:
+            text = _format_logs(logs)
+            if text:
+                self.log.info("train: step %d/%d %s", state.global_step, state.max_steps, text)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+@functools.cache
+def _callback_class() -> type:
+    from transformers import TrainerCallback
+
+    return type("TrainerProgressCallback", (_TrainerProgress, TrainerCallback), {"__module__": __name__})
+
+
+def trainer_progress_callback(interval: float | None = None, log: logging.Logger | None = None,
+                              clock: Callable[[], float] = time.monotonic) -> Any:
+    """A ``TrainerCallback`` logging the Trainer's progress (see :class:`_TrainerProgress`)."""
+    return _callback_class()(interval=interval, log=log, clock=clock)
+
+
+def attach_trainer_progress(trainer: Any) -> None:
+    """Without a terminal, swap the Trainer's print/bar callbacks for :func:`trainer_progress_callback`."""
+    if progress_bars():
         return
-    try:
-        line = describe(stage, pipeline_plan(root), last_times(root / PROGRESS_DIR / TIMES_FILE))
-    except Exception as exc:  # a progress line must never fail a stage
-        logger.debug("no progress line: %s", exc)
-        return
-    if line:
-        logger.info("%s", line)
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
-
-def record(entry: Mapping[str, object]) -> None:
-    """Append one stage time (the JSON line of :func:`lmlab.stage.record_stage_time`) to the local history."""
-    root = _root()
-    if root is None:
-        return
-    path = root / PROGRESS_DIR / TIMES_FILE
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a", encoding="utf-8") as handle:  # one short line: atomic enough for appends
-            handle.write(json.dumps(dict(entry)) + "\n")
-    except OSError as exc:
-        logger.debug("cannot record the stage time in %s: %s", path, exc)
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+    trainer.add_callback(trainer_progress_callback())

@@ -13,8 +13,8 @@ from collections.abc import Callable, Sequence
 
 from lmlab.errors import LmlabError
 from lmlab.logs import setup_logging
-from lmlab.progress import announce
-from lmlab.progress import record as record_progress
+from lmlab.pipeline_progress import announce
+from lmlab.pipeline_progress import record as record_progress
 
 __all__ = ["stage_main", "stage_parser", "stage_label", "what_next", "is_main_process",
            "run_single_process_launch_plainly"]

@@ -33,6 +33,7 @@ from lmlab.adapters import add_lora, is_peft_model, merge_adapter
 from lmlab.device import Runtime
 from lmlab.errors import ParamsError
 from lmlab.modeling import save_model_dir
+from lmlab.progress import attach_trainer_progress, progress_bars
 from lmlab.resume import StrictResumeMixin, checkpoint_to_resume, run_fingerprint
 from lmlab.training_params import TrainingParams  # moved there (no torch) for the params check; re-exported
 
@@ -152,7 +153,7 @@ def make_training_arguments(
         seed=seed,
         data_seed=seed,
         report_to=report_to,
-        disable_tqdm=False,
+        disable_tqdm=not progress_bars(),  # no terminal: progress log lines (lmlab.progress), not \r bars
         dataloader_num_workers=0,
         remove_unused_columns=remove_unused_columns,
         train_sampling_strategy="group_by_length" if group_by_length else "random",
@@ -298,6 +299,7 @@ def run_training(
         data_collator=run.data_collator, processing_class=run.tokenizer, callbacks=callbacks + list(run.callbacks),
         **dict(run.trainer_kwargs),
     )
+    attach_trainer_progress(trainer)  # no terminal: the Trainer's progress as log lines (lmlab.progress)
     logger.info("training %s (%s) into %s%s", type(run.model).__name__, trainer.__class__.__name__, checkpoint_dir,
                 f", resuming from {Path(resume).name}" if resume else "")
     result = trainer.train(resume_from_checkpoint=resume)

@@ -25,13 +25,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from lmlab.device import select_runtime
 from lmlab.ilm.model_dirs import load_ilm_dir
 from lmlab.ilm.params import EvalParams  # moved there (no torch) for the params check; re-exported
 from lmlab.ilm.sequences import LOSS_KINDS, IlmCollator, build_dataset, per_example_sums, token_nll
-from lmlab.logs import progress_disabled
+from lmlab.progress import progress
 from lmlab.statistics import bootstrap_ci, ratio_of_sums
 
 logger = logging.getLogger(__name__)
@@ -59,7 +58,7 @@ def document_sums(model, dataset, n_documents: int, pad_id: int, batch_size: int
     order = np.argsort(np.asarray(dataset["length"]), kind="stable")
     collate = IlmCollator(pad_id)
     sums = np.zeros((n_documents, 2 * len(LOSS_KINDS)), dtype=np.float64)
-    for start in tqdm(range(0, len(order), batch_size), desc=desc, disable=progress_disabled(), leave=False):
+    for start in progress(range(0, len(order), batch_size), desc=desc, unit="batches", leave=False):
         rows = [dataset[int(i)] for i in order[start : start + batch_size]]
         batch = {k: v.to(device) for k, v in collate(rows).items()}
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits

@@ -49,7 +49,6 @@ from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
 import torch
-from tqdm import tqdm
 from transformers import (
     DynamicCache,
     LogitsProcessor,
@@ -63,7 +62,7 @@ from transformers import (
 from lmlab.device import Runtime
 from lmlab.ilm.format import fill_context
 from lmlab.ilm.sequences import SPECIAL_TOKENS_FILE
-from lmlab.logs import progress_disabled
+from lmlab.progress import progress
 from lmlab.tokenization import decode_continuation, drops_leading_space
 
 logger = logging.getLogger(__name__)
@@ -383,7 +382,7 @@ def generate_infills(
     batches = _batches(order, [len(p) for p in prompts], budgets, batch_size, max_positions)
     with _rng_fork(device):
         torch.manual_seed(seed)
-        for batch in tqdm(batches, desc="infill batches", disable=progress_disabled()):
+        for batch in progress(batches, desc="infill", unit="batches"):
             rows = _generate_batch(
                 model, [list(prompts[i]) for i in batch], [ks[i] for i in batch], [budgets[i] for i in batch],
                 end_id, pad_id, decoding, top_p, device, prefill,

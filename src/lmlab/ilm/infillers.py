@@ -34,12 +34,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import torch
-from tqdm import tqdm
 
 from lmlab.device import select_runtime
 from lmlab.errors import InputError
 from lmlab.ilm.format import Span, mask_document, validate_spans
-from lmlab.logs import progress_disabled
+from lmlab.progress import progress
 
 if TYPE_CHECKING:
     from lmlab.ilm.infill import IlmInfiller
@@ -197,8 +196,7 @@ class MlmSystem:
         encoded = [self._encode(doc, spans) for doc, spans in items]
         out: list[list[str]] = []
         pad = self.tokenizer.pad_token_id or 0
-        for batch in tqdm(_batches(len(encoded), self.options.batch_size), desc="mlm batches",
-                          disable=progress_disabled()):
+        for batch in progress(_batches(len(encoded), self.options.batch_size), desc="mlm infill", unit="batches"):
             rows = [encoded[i] for i in batch]
             width = max(len(ids) for ids, _ in rows)
             ids = torch.full((len(rows), width), pad, dtype=torch.long)
@@ -281,7 +279,7 @@ class T5System:
         generator_kwargs = {"do_sample": o.decoding == "nucleus", "top_p": o.top_p} if o.decoding == "nucleus" \
             else {"do_sample": False}
         torch.manual_seed(o.seed)
-        for batch in tqdm(_batches(len(texts), o.batch_size), desc="t5 batches", disable=progress_disabled()):
+        for batch in progress(_batches(len(texts), o.batch_size), desc="t5 infill", unit="batches"):
             enc = self.tokenizer([texts[i] for i in batch], return_tensors="pt", padding=True).to(self.runtime.device)
             generated = self.model.generate(**enc, max_new_tokens=o.max_new_tokens, num_beams=1, **generator_kwargs)
             for row, i in zip(generated.tolist(), batch):

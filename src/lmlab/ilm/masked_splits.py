@@ -22,13 +22,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from lmlab.errors import InputError
 from lmlab.ilm.masking import MaskParams, MaskStats, mask_documents
 from lmlab.ilm.pickles import ExamplePickleWriter, encode_items
 from lmlab.ilm.segmentation import Segmenter
-from lmlab.logs import progress_disabled
+from lmlab.progress import progress
 
 logger = logging.getLogger(__name__)
 
@@ -127,21 +125,22 @@ def resolve_workers(workers: int) -> int:
 
 def mask_split(
     in_path: str | Path, out_path: str | Path, params: MaskParams, stream: str, n_examples: int,
-    nltk_data: str | Path | None = None, encoding: str = "utf-8",
+    nltk_data: str | Path | None = None, encoding: str = "utf-8", total: int | None = None,
 ) -> MaskStats:
     """Mask every document of ``in_path`` into the pickle ``out_path`` (written in place).
 
     Chunks of ``params.chunk_documents`` documents go to ``params.workers`` processes (0 =
     all CPUs); at most 4 chunks per worker are in flight and results are written in input
     order as they arrive. A single chunk or a single worker: no pool. ``nltk_data`` is the
-    punkt directory the workers point NLTK at (``None``: NLTK's current search path).
+    punkt directory the workers point NLTK at (``None``: NLTK's current search path). ``total``
+    (the document count, if known) only gives the progress report its percentage and ETA.
     """
     workers = resolve_workers(params.workers)
     init_args = (None if nltk_data is None else str(nltk_data), params, params.seed, stream, n_examples)
     stats = MaskStats()
     chunks = _chunks(iter_documents(in_path, encoding), params.chunk_documents)
     head = [task for task in (next(chunks, None), next(chunks, None)) if task is not None]
-    progress = tqdm(desc=f"mask {stream}", unit="doc", disable=progress_disabled())
+    bar = progress(desc=f"mask {stream}", unit="docs", total=total)
     with open(out_path, "wb") as handle:
         writer = ExamplePickleWriter(handle)
 
@@ -149,7 +148,7 @@ def mask_split(
             body, n_items, chunk_stats = result
             writer.write_encoded(body, n_items)
             stats.merge(chunk_stats)
-            progress.update(n_items)
+            bar.update(n_items)
 
         if len(head) < 2 or workers == 1:
             _init_worker(*init_args)
@@ -166,7 +165,7 @@ def mask_split(
                 while pending:
                     consume(pending.popleft().get())
         writer.close()
-    progress.close()
+    bar.close()
     return stats
 
 
@@ -195,10 +194,10 @@ def mask_level(
             if not path.is_file():
                 raise InputError("split file not found.", path=path, hint="run `dvc repro ilm_split` first.")
         n_examples = getattr(params.examples_per_document, split)
-        start = time.perf_counter()
-        stats = mask_split(txt, out_dir / f"{split}.pkl", params, split, n_examples, nltk_data)
-        seconds = time.perf_counter() - start
         rows = count_meta_rows(meta)
+        start = time.perf_counter()
+        stats = mask_split(txt, out_dir / f"{split}.pkl", params, split, n_examples, nltk_data, total=rows)
+        seconds = time.perf_counter() - start
         if rows != stats.documents:
             raise InputError(
                 f"{txt.name} holds {stats.documents} documents but {meta.name} has {rows} rows.",

@@ -25,14 +25,13 @@ import math
 from collections.abc import Sequence
 
 import torch
-from tqdm.auto import tqdm
 from transformers import PreTrainedModel
 
-from lmlab.logs import progress_disabled
 from lmlab.monotonic.params import (  # moved there (no torch) for the params check; re-exported
     HotFlipParams,
     UATParams,
 )
+from lmlab.progress import progress
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +123,7 @@ def uat_attack(
 
     best_overall, best_trigger, history = -math.inf, None, []
     batch_start = 0
-    bar = tqdm(total=params.restarts * params.sweeps * params.trigger_length, desc="uat", disable=progress_disabled())
+    bar = progress(total=params.restarts * params.sweeps * params.trigger_length, desc="uat", unit="positions")
     for restart in range(params.restarts):
         trigger = allowed_ids[torch.randint(len(allowed_ids), (params.trigger_length,), generator=gen)]
         best = float(loss_of(trigger[None], score_set)[0])
@@ -184,10 +183,12 @@ def hotflip_attack(
     flips: list[list[dict]] = [[] for _ in range(n_texts)]
     steps = 1 if params.mode == "oneshot" else params.max_flips
     chunk = max(1, int(2e7 // (m * emb.size(0))))  # bounds the (texts, positions, vocab) gain tensor
+    bar = progress(total=steps, desc="hotflip", unit="steps")
     for step in range(steps):
         rows = active.nonzero().flatten()
         if len(rows) == 0:
             break
+        bar.update(1)
         grad = torch.cat([_embedding_grad(model, torch.cat([ctx[r], targets[r]], 1), n_target)[:, :m]
                           for r in rows.split(params.forward_batch)])
         new_ctx = []
@@ -227,4 +228,5 @@ def hotflip_attack(
             if params.early_stop and all(bool(v) for v in success(clean[row:row + 1], current[row:row + 1],
                                                                   threshold).values()):
                 active[row] = False
+    bar.close()
     return {"clean": clean, "attacked": current, "flips": flips, "contexts": ctx}

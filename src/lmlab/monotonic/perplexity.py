@@ -14,11 +14,10 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from lmlab.errors import InputError
-from lmlab.logs import progress_disabled
+from lmlab.progress import progress
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +74,7 @@ def score_texts(
     nll = [0.0] * len(encoded)
     counts = [0] * len(encoded)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    for start in tqdm(range(0, len(order), batch_size), desc="perplexity", disable=progress_disabled()):
+    for start in progress(range(0, len(order), batch_size), desc="perplexity", unit="batches"):
         idx = order[start:start + batch_size]
         width = max(len(encoded[i]) for i in idx)
         ids = torch.full((len(idx), width), pad, dtype=torch.long)

@@ -35,12 +35,11 @@ from sklearn.metrics import (
     recall_score,
     roc_auc_score,
 )
-from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from lmlab.errors import InputError
-from lmlab.logs import progress_disabled
 from lmlab.modeling import load_model
+from lmlab.progress import progress
 from lmlab.statistics import bootstrap_ci
 from lmlab.tokenization import load_tokenizer
 from lmlab.weighted.data import ACCEPT, REJECT, DecisionExample, parse_decision
@@ -76,7 +75,7 @@ def score_decisions(model: PreTrainedModel, rows: Sequence[EncodedDecision], pad
     model.eval()
     device = next(model.parameters()).device
     out: list[float] = []
-    for batch in tqdm(_batches(rows, batch_size), desc="score", disable=progress_disabled()):
+    for batch in progress(_batches(rows, batch_size), desc="score", unit="batches"):
         width = max(len(r.prefix_ids) for r in batch)
         ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
         mask = torch.zeros((len(batch), width), dtype=torch.long)
@@ -103,7 +102,7 @@ def generate_decisions(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBas
     limit = getattr(model.config, "max_position_embeddings", None) or 1024
     room = max(1, limit - max_new_tokens)  # prompts are cut from the left so generation fits the positions
     texts: list[str] = []
-    for batch in tqdm(_batches(rows, batch_size), desc="generate", disable=progress_disabled()):
+    for batch in progress(_batches(rows, batch_size), desc="generate", unit="batches"):
         prompts = [r.prompt_ids[-room:] for r in batch]
         width = max(len(p) for p in prompts)
         ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
