@@ -55,8 +55,11 @@ __all__ = ["score_decisions", "generate_decisions", "classification_metrics", "d
 
 CONTRACT = ("accuracy", "precision", "recall", "f1", "acceptance_rate")
 """Per-config metrics every weighted run reports (the metrics contract)."""
-EXTRAS = ("auc", "brier", "gen_acceptance_rate", "gen_accuracy", "gen_unknowns", "agreement")
-"""Further per-config metrics copied into ``reports/metrics/weighted.json``."""
+EXTRAS = ("auc", "gen_unknowns")
+"""Further per-config metrics copied into ``reports/metrics/weighted.json`` (AUC: does the model still rank
+the rows; ``gen_unknowns``: the sweep's valid-predictions criterion). Brier, the generation metrics and the
+scoring/generation agreement stay in ``reports/weighted/eval.json`` (``configs.<config>.metrics``): the
+metrics file is what `dvc metrics show` and `dvc exp show` list (issue 17)."""
 CI_METRICS = ("accuracy", "f1", "acceptance_rate")
 """Metrics with a 95% bootstrap interval over test items, stored as ``<metric>_ci_low/_ci_high``."""
 CI_KEYS = tuple(f"{m}_ci_{side}" for m in CI_METRICS for side in ("low", "high"))
