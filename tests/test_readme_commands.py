@@ -16,6 +16,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -117,12 +118,15 @@ def test_readme_commands_do_what_they_say(tmp_path: Path, repo_root: Path) -> No
     run_ok(["dvc", "remote", "modify", "--local", "local", "url", str(tmp_path / "remote")], work, env)
     run_ok(["dvc", "cache", "dir", "--local", str(origin / ".dvc" / "cache")], work, env)
     env = _env(work)
+    before = json.loads((work / "reports/metrics/weighted.json").read_text())
 
     out: dict[str, str] = {}
     for command in readme_commands((repo_root / "README.md").read_text()):
         if "<exp>" in command:
             command = command.replace("<exp>", _experiment_at(work, env, 8.0))
+        start = time.monotonic()
         out[command.split("#")[0].strip()] = run_ok(["bash", "-c", command], work, env)
+        print(f"{time.monotonic() - start:6.1f} s  {command[:90]}")  # where the time goes (pytest -s)
 
     def said(prefix: str) -> str:
         return next(text for command, text in out.items() if command.startswith(prefix))
@@ -145,4 +149,9 @@ def test_readme_commands_do_what_they_say(tmp_path: Path, repo_root: Path) -> No
     # the apply line: the workspace is the gamma 8 experiment, committed
     assert yaml.safe_load((work / "params.yaml").read_text())["gamma"] == 8.0
     assert run_ok(["git", "log", "-1", "--format=%s"], work, env).startswith("promote ")
+    after = json.loads((work / "reports/metrics/weighted.json").read_text())
+    assert after["odds_1_2-baseline"] == before["odds_1_2-baseline"]  # gamma 1 model: never re-trained
+    assert (before["odds_1_2-accept"]["gamma"], after["odds_1_2-accept"]["gamma"]) == (
+        float(yaml.safe_load((repo_root / "params.yaml").read_text())["gamma"]), 8.0)
+    assert "gamma" not in after  # the swept value is the param (the `exp show` column `gamma`), not a metric
     assert run_ok(["git", "status", "--porcelain"], work, env) == ""
