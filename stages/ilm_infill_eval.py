@@ -3,9 +3,10 @@
 Masks the test texts (``ilm.infill_eval`` in params.yaml), lets every ``--model NAME=SPEC``
 (``ilm:<dir>``, ``mlm:<name-or-dir>``, ``t5:<name-or-dir>``; an ``ilm:`` dir may be lmlab's or the
 reference's layout) fill them with batched KV-cached decoding, and writes the report
-(``config``, ``results.overall``, ``results.by_cefr``), the contract metrics
-``<model>.<level>.{top1_accuracy,unigram_recall,unigram_f1,bigram_recall,bigram_f1,n}`` (the
-write-up's character-level scores; word-level scores and counts are in the report) and
+(``config``, ``results.overall``, ``results.by_cefr``), the headline metrics
+``<model>.all.{top1_accuracy,unigram_recall,unigram_f1,bigram_recall,bigram_f1,n}`` (the
+write-up's character-level scores over all levels; the per-level grid, word-level scores and
+counts are in the report) and
 one JSONL line of predictions per (model, item).
 """
 

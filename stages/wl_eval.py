@@ -1,7 +1,7 @@
 """DVC stage `wl_eval`: decisions of every `wl_train` model on the fixed balanced test set.
 
 Writes `reports/metrics/weighted.json` (contract: `<config>.{accuracy,precision,recall,f1,
-acceptance_rate}` and `gamma`, plus `<config>.gamma` (effective weight), `accept_fraction`,
+acceptance_rate}`, plus `<config>.gamma` (effective weight; the swept `gamma` is the param), `accept_fraction`,
 `upweights_accept`, AUC, Brier, generation metrics), the fuller `reports/weighted/eval.json`
 (per-row p_accept, sample generations), the single-gamma plots and the write-up comparison
 `reports/writeup/weighted.json` (write-up 003's numbers and success criteria beside this run's).
@@ -66,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         fixed = {name: metrics[name]["gamma"] for name, cfg in configs.items() if cfg.gamma_key != "gamma"}
         points = grid_points(configs, grid, fixed)
         criteria, scope = run_criteria(metrics, points, band=(params.band_low, params.band_high),
-                                       min_accuracy=grid.min_accuracy, most_share=grid.most_share)
+                                       min_accuracy=grid.min_accuracy, most_share=grid.most_share, gamma=gamma)
         write_rows(args.writeup, "weighted", WRITEUP,
                    writeup_rows(metrics, json.loads(args.sets_summary.read_text()), criteria, n_grid=len(points),
                                 n_test=len(test), scope=scope))

@@ -274,10 +274,10 @@ def a_mono_eval(c: Ctx):
 
 def a_mono_attack(c: Ctx):
     outs = [c.out("logs") / "uat.jsonl", c.out("logs") / "hotflip.jsonl", c.out("monotonic.json"), c.out("plot.png"),
-            c.out("writeup.json")]
+            c.out("writeup.json"), c.out("attack_metrics.json")]
     return (["--baseline", str(c.tmp / "no-model"), "--monotonic", str(c.tmp / "no-model"), "--splits", str(c.tmp / "in"),
              "--perplexity", str(c.tmp / "in" / "ppl.json"), "--logs", str(c.out("logs")), "--metrics", str(outs[2]),
-             "--plot", str(outs[3]), "--writeup", str(outs[4])], outs)
+             "--plot", str(outs[3]), "--writeup", str(outs[4]), "--detail", str(outs[5])], outs)
 
 
 def a_report(c: Ctx):

@@ -156,11 +156,11 @@ def test_stage_smoke_and_contract_keys(tmp_path, eval_csv, ilm_dirs, repo_root, 
     assert main(argv) == 0
     metrics = json.loads(outs[1].read_text())
     assert set(metrics) == {"A1", "all"}
-    for levels in metrics.values():
-        assert set(levels) == {*LEVELS, "all"}
-        for values in levels.values():
-            assert set(values) == {*METRIC_NAMES, "n"}
     report = json.loads(outs[0].read_text())
+    for model, levels in metrics.items():  # headline: each model over all levels; the level grid is in the report
+        assert set(levels) == {"all"} and set(levels["all"]) == {*METRIC_NAMES, "n"}
+        assert levels["all"] == {k: report["results"]["overall"][model][k] for k in (*METRIC_NAMES, "n")}
+        assert set(report["results"]["by_cefr"][model]) <= {*LEVELS, "all"}
     assert set(report) == {"config", "results", "diagnostics"} and set(report["results"]) == {"overall", "by_cefr"}
     assert set(report["diagnostics"]) == {"A1", "all", "identical_predictions", "unigram_f1_difference"}
     assert set(report["diagnostics"]["A1"]) == {"distinct_predictions", "most_common_prediction"}

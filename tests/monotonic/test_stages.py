@@ -56,7 +56,7 @@ def test_family_stages_in_process(tmp_path):
     assert set(perplexity) == {"baseline", "monotonic", "pretrained", "monotonic_before_recovery"}
     assert perplexity["monotonic_before_recovery"] != perplexity["pretrained"]  # the constraint changed the model
     outs = {"--logs": tmp_path / "logs", "--metrics": tmp_path / "monotonic.json", "--plot": tmp_path / "plot.png",
-            "--writeup": tmp_path / "writeup/monotonic.json"}
+            "--writeup": tmp_path / "writeup/monotonic.json", "--detail": tmp_path / "attack_metrics.json"}
     args = [*p, *pair, "--splits", str(splits), "--perplexity", str(ppl)] + [str(x) for kv in outs.items() for x in kv]
     assert mono_attack.main(args) == 0
     metrics = json.loads(outs["--metrics"].read_text())
@@ -64,7 +64,11 @@ def test_family_stages_in_process(tmp_path):
         assert metrics["ppl"][model] > 1
         assert math.isfinite(metrics["uat"][model]["ppl_increase_pct"])
         assert 0 <= metrics["hotflip"][model]["success_rate"] <= 1
-    assert "ppl_gap_pct" in metrics and "attack_reduction_pct" in metrics and "attack_change_pp" in metrics
+    assert "ppl_gap_pct" in metrics and "attack_reduction_pct" in metrics and "attack_change_pp" not in metrics
+    detail = json.loads(outs["--detail"].read_text())  # every aggregate; the metrics file is its headline subset
+    assert "attack_change_pp" in detail and detail["hotflip"]["baseline"]["n"] == 12
+    assert all(detail[k] == v for k, v in metrics.items() if k not in ("uat", "hotflip"))
+    assert set(metrics["hotflip"]["baseline"]) == {"success_rate", "success_rate_ci_low", "success_rate_ci_high"}
     assert metrics["ppl"]["monotonic_before_recovery"] == perplexity["monotonic_before_recovery"]
     assert set(metrics["criteria"]) >= {"ppl_gap_lt_15", "attack_reduction_gt_40", "minimal", "strong"}
     assert isinstance(metrics["attack_reduction_meaningful"], bool)
@@ -82,7 +86,7 @@ def test_family_stages_in_process(tmp_path):
     assert mono_attack.main(bad) == 0
     metrics = json.loads(outs["--metrics"].read_text())
     assert metrics["attack_reduction_meaningful"] is False and metrics["attack_reduction_pct"] is None
-    assert metrics["attack_change_pp"] is None and not any(metrics["criteria"].values())
+    assert json.loads(outs["--detail"].read_text())["attack_change_pp"] is None and not any(metrics["criteria"].values())
     rows = {r["quantity"]: r for r in json.loads(outs["--writeup"].read_text())["rows"]}
     assert rows["HotFlip attack reduction (%, relative)"]["lmlab"].startswith("not meaningful")
     # a corpus too short for the HotFlip context/target split: clear error, no half-written outputs

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from lmlab.report.intervals import interval_for, is_interval_key, metric_leaves, noise_aware_diff, render_diff
+from lmlab.report.intervals import (
+    interval_for,
+    is_interval_key,
+    metric_leaves,
+    noise_aware_diff,
+    render_diff,
+    render_listing,
+)
 
 MONOTONIC = {"ppl_gap_pct": 3.3, "ppl_gap_pct_ci_low": 2.8, "ppl_gap_pct_ci_high": 3.8,
              "hotflip": {"baseline": {"success_rate": 0.7, "success_rate_ci_low": 0.55, "success_rate_ci_high": 0.82}}}
@@ -90,3 +97,14 @@ def test_interval_for_parallel_tree_rule() -> None:
 def test_is_interval_key_single_keys() -> None:
     assert is_interval_key("accuracy_ci_low") and is_interval_key("f1_ci_high") and is_interval_key("accuracy_ci")
     assert not is_interval_key("accuracy") and not is_interval_key("ci_lower")
+
+
+def test_listing_puts_each_metric_on_one_line_with_its_interval():
+    text = render_listing({"reports/metrics/monotonic.json": MONOTONIC, "reports/metrics/ilm.json": ILM})
+    lines = text.splitlines()
+    assert lines[0] == "reports/metrics/monotonic.json" and "reports/metrics/ilm.json" in lines
+    gap = next(line for line in lines if "ppl_gap_pct" in line)
+    assert gap.split() == ["ppl_gap_pct", "3.3", "[2.8,", "3.8]"]  # the interval folded into its metric's line
+    assert next(line for line in lines if "ppl.A1.B2" in line).split()[1:] == ["12", "[11,", "13.5]"]
+    assert not any("_ci" in line for line in lines)  # interval keys take no line of their own
+    assert sum(line.startswith("  ") for line in lines) == 4  # one line per metric, intervals excluded

@@ -28,8 +28,8 @@ def _metrics(tmp_path: Path) -> dict[str, Path]:
     ens = {"agreement_rate": 0.61, "n": 80, "format_accuracy": {"seq2seq": 0.9, "causal": 0.8},
            "rouge1": {"seq2seq": 0.5, "causal": 0.4}, "rougeL": {"seq2seq": 0.45, "causal": 0.35},
            "accuracy": {"seq2seq": 0.7, "causal": 0.6}}
-    wl = {"gamma": 4.0, "frac_1_2-accept": {"accuracy": 0.7, "precision": 0.6, "recall": 0.9, "f1": 0.72,
-                                            "acceptance_rate": 0.75}}
+    wl = {"frac_1_2-accept": {"accuracy": 0.7, "precision": 0.6, "recall": 0.9, "f1": 0.72,
+                              "acceptance_rate": 0.75, "gamma": 4.0}}
     mono = {"ppl": {"baseline": 20.0, "monotonic": 35.0}, "ppl_gap_pct": 75.0, "attack_reduction_pct": 30.0,
             "uat": {"baseline": {"ppl_increase_pct": 40.0}, "monotonic": {"ppl_increase_pct": 25.0}},
             "hotflip": {"baseline": {"success_rate": 0.5}, "monotonic": {"success_rate": 0.35}}}
@@ -105,7 +105,6 @@ def test_headline_has_an_interval_column_from_every_convention(tmp_path: Path) -
         "weighted.f1.frac_1_2-accept": ("0.720", "[0.660, 0.780]"),
         "weighted.acceptance_rate.frac_1_2-accept": ("0.750", "[0.700, 0.800]"),
         "weighted.f1.baseline": ("0.500", "—"),  # no interval in the file: none invented
-        "weighted.gamma": ("4.000", "—"),
         "monotonic.ppl_gap_pct": ("75.0", "[60.0, 90.0]"),
         "monotonic.attack_reduction_pct": ("30.0", "[-10.0, 70.0]"),
     }
@@ -125,7 +124,7 @@ def test_ci_keys_are_never_listed_as_configs_models_or_metrics(tmp_path: Path) -
     headline, bodies = build_summary(families)
     assert not [k for k in headline if "_ci" in k]
     weighted = "\n".join(bodies["weighted"])
-    assert "| **frac_1_2-accept** | 0.700 [0.650, 0.750] | 0.600 | 0.900 | 0.720 [0.660, 0.780] | 0.750 [0.700, 0.800] |" in weighted
+    assert "| **frac_1_2-accept** | 4.00 | 0.700 [0.650, 0.750] | 0.600 | 0.900 | 0.720 [0.660, 0.780] | 0.750 [0.700, 0.800] |" in weighted
     assert "_ci_low**" not in weighted and "**gold_acceptance_rate" not in weighted
     configs = [line.split("|")[1].strip() for line in weighted.splitlines() if line.startswith("| **")]
     assert configs == ["**frac_1_2-accept**", "**baseline**"]
@@ -161,7 +160,7 @@ def test_headline_keys_name_the_metric_paths_of_every_run(tmp_path: Path) -> Non
     with_ci = {f.family: f.data for f in _with_intervals(_metrics(tmp_path))}
     plain = {f: json.loads(p.read_text()) for f, p in _metrics(tmp_path).items()}
     keys = headline_keys({"run0": plain, "run1": with_ci})
-    assert keys["weighted"][:4] == ["gamma", "frac_1_2-accept.accuracy", "frac_1_2-accept.f1",
+    assert keys["weighted"][:3] == ["frac_1_2-accept.accuracy", "frac_1_2-accept.f1",
                                     "frac_1_2-accept.acceptance_rate"]
     assert "baseline.f1" in keys["weighted"]  # only in run1: still listed, once
     assert keys["ensemble"].count("agreement_rate") == 1 and "majority_accuracy" in keys["ensemble"]

@@ -41,7 +41,12 @@ logger = logging.getLogger(__name__)
 MODELS = ("baseline", "monotonic")
 
 __all__ = ["EvalParams", "AttackParams", "evaluate_perplexity", "run_attacks", "robustness_figure", "plot_robustness",
-           "MODELS"]
+           "headline_metrics", "MODELS", "HEADLINE_KEYS", "HEADLINE_ATTACK_KEYS"]
+
+HEADLINE_KEYS = ("ppl", "ppl_gap_pct", "attack_reduction_pct", "attack_reduction_meaningful", "criteria")
+"""Top-level keys of ``reports/metrics/monotonic.json`` (with their ``_ci_low``/``_ci_high`` siblings)."""
+HEADLINE_ATTACK_KEYS = {"uat": ("ppl_increase_pct",), "hotflip": ("success_rate",)}
+"""Per attack and arm, the keys ``reports/metrics/monotonic.json`` keeps (with their intervals)."""
 
 
 def _ci(samples: Sequence[np.ndarray], statistic, resamples: int, seed: int) -> tuple[float, float]:
@@ -185,6 +190,24 @@ def run_attacks(model_dirs: Mapping[str, str | Path], opt_texts: Sequence[str], 
     metrics = qualify_robustness(metrics)
     logger.log(logging.INFO if perplexity_ok(metrics["ppl_gap_pct"]) else logging.WARNING, "%s", verdict(metrics))
     return metrics, logs
+
+
+def headline_metrics(metrics: Mapping) -> dict:
+    """The headline subset of :func:`run_attacks`' metrics: what ``dvc metrics show``/``diff`` list.
+
+    Perplexities, the gap, the attack reduction, the criteria and per arm the UAT perplexity increase
+    and the HotFlip success rate, each with its 95% interval. Everything else (NLLs, the relative-NLL
+    definitions, absolute changes, counts, flips) stays in the full metrics JSON that ``mono_attack``
+    writes beside it (``reports/monotonic/attack_metrics.json``): 72 columns made `dvc metrics show`
+    unreadable (issue 17).
+    """
+    def keep(src: Mapping, names: Sequence[str]) -> dict:
+        return {k: v for k, v in src.items() if any(k == n or k in (f"{n}_ci_low", f"{n}_ci_high") for n in names)}
+
+    out = keep(metrics, HEADLINE_KEYS)
+    for attack, names in HEADLINE_ATTACK_KEYS.items():
+        out[attack] = {arm: keep(values, names) for arm, values in metrics.get(attack, {}).items()}
+    return out
 
 
 def _reductions(rows: list[dict], resamples: int, seed: int) -> dict:

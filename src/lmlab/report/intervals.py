@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = ["lookup", "interval_for", "is_interval_key", "metric_leaves", "MetricChange", "noise_aware_diff",
-           "render_diff"]
+           "render_diff", "render_listing"]
 
 CI_SUFFIXES = ("_ci_low", "_ci_high")
 
@@ -129,6 +129,27 @@ def _fmt(value: Any) -> str:
     if number is None:
         return "—" if value is None else str(value)
     return f"{number:.4g}"
+
+
+def render_listing(files: Mapping[str, Mapping[str, Any]]) -> str:
+    """Every metric of ``{metrics file: content}``, one per line, with its 95% interval beside it.
+
+    ``dvc metrics show`` prints one row per file and one column per key: a few dozen keys already
+    overflow any terminal (issue 17). This is the same data turned on its side, as ``dvc metrics
+    diff`` does: a block per file, ``key  value  [low, high]``, intervals folded into their metric's
+    line instead of taking columns of their own.
+    """
+    lines: list[str] = []
+    for path in files:
+        leaves = metric_leaves(files[path])
+        width = max((len(k) for k in leaves), default=0)
+        lines.append(path)
+        for key, value in leaves.items():
+            interval = interval_for(files[path], key)
+            ci = f"  [{_fmt(interval[0])}, {_fmt(interval[1])}]" if interval else ""
+            lines.append(f"  {key:<{width}}  {_fmt(value):>9}{ci}")
+        lines.append("")
+    return "\n".join(lines)
 
 
 def render_diff(changes: list[MetricChange], old_rev: str, new_rev: str) -> str:

@@ -175,12 +175,14 @@ def _weighted(m: FamilyMetrics, headline: Headline) -> list[str]:
     data = m.data
     names = ["accuracy", "precision", "recall", "f1", "acceptance_rate"]
     configs = [k for k, v in data.items() if not is_interval_key(k) and isinstance(v, Mapping) and "acceptance_rate" in v]
-    lines = [f"Decision metrics at gamma = **{_num(data.get('gamma'), 2)}** on the fixed balanced test set "
-             f"(source `{m.path}`, keys `<config>.<metric>`, in brackets the 95% CI over test items where the file "
-             "has one, `<config>.<metric>_ci_{low,high}`; Accept is the positive class):", ""]
-    rows = [[f"**{c}**"] + [_with_ci(data, [c, n]) for n in names] for c in configs]
-    lines += _table(["config", *names], rows)
-    headline.add("weighted.gamma", m, ["gamma"])
+    # Each config's own class weight (`<config>.gamma`): the swept configs run at the param `gamma`, the
+    # baseline at `weighted.baseline_gamma` (the file has no top-level `gamma` since issue 17).
+    lines = [f"Decision metrics of every config at its class weight on the fixed balanced test set "
+             f"(source `{m.path}`, keys `<config>.<metric>` and `<config>.gamma`, in brackets the 95% CI over test "
+             "items where the file has one, `<config>.<metric>_ci_{low,high}`; Accept is the positive class):", ""]
+    rows = [[f"**{c}**", _num(lookup(data, [c, "gamma"]), 2)] + [_with_ci(data, [c, n]) for n in names]
+            for c in configs]
+    lines += _table(["config", "gamma", *names], rows)
     for c in configs:
         headline.add(f"weighted.accuracy.{c}", m, [c, "accuracy"], optional=True)
         headline.add(f"weighted.f1.{c}", m, [c, "f1"], optional=True)
@@ -231,7 +233,7 @@ def build_summary(families: Sequence[FamilyMetrics]) -> tuple[Headline, dict[str
     Headline, per family: ILM perplexity of each level's specialized model and of the general model
     on that level's test set (``ilm.ppl.<model>.<level>``) and the specialization gain; ensemble
     accuracy per model, paired accuracy differences, agreement rate, majority-vote accuracy; weighted
-    gamma and accuracy, F1 and acceptance rate per config; monotonic perplexity gap and attack
+    accuracy, F1 and acceptance rate per config; monotonic perplexity gap and attack
     reduction.
     """
     headline = Headline()

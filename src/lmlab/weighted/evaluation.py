@@ -53,9 +53,12 @@ __all__ = ["score_decisions", "generate_decisions", "classification_metrics", "d
            "CI_METRICS", "CI_KEYS", "N_RESAMPLES"]
 
 CONTRACT = ("accuracy", "precision", "recall", "f1", "acceptance_rate")
-"""Per-config metrics every weighted run reports (the metrics contract), plus the top-level ``gamma``."""
-EXTRAS = ("auc", "brier", "gen_acceptance_rate", "gen_accuracy", "gen_unknowns", "agreement")
-"""Further per-config metrics copied into ``reports/metrics/weighted.json``."""
+"""Per-config metrics every weighted run reports (the metrics contract)."""
+EXTRAS = ("auc", "gen_unknowns")
+"""Further per-config metrics copied into ``reports/metrics/weighted.json`` (AUC: does the model still rank
+the rows; ``gen_unknowns``: the sweep's valid-predictions criterion). Brier, the generation metrics and the
+scoring/generation agreement stay in ``reports/weighted/eval.json`` (``configs.<config>.metrics``): the
+metrics file is what `dvc metrics show` and `dvc exp show` list (issue 17)."""
 CI_METRICS = ("accuracy", "f1", "acceptance_rate")
 """Metrics with a 95% bootstrap interval over test items, stored as ``<metric>_ci_low/_ci_high``."""
 CI_KEYS = tuple(f"{m}_ci_{side}" for m in CI_METRICS for side in ("low", "high"))
@@ -252,8 +255,7 @@ def weighted_metrics(configs: Mapping[str, WeightedConfig], fractions: Mapping[s
     """The contract metrics JSON and the full evaluation JSON of every config.
 
     ``results[name]`` is :func:`evaluate_model_dir`'s output and ``trained[name]`` the model's
-    ``train_summary.json``. Metrics: ``gamma`` (the swept top-level value), ``gold_acceptance_rate``
-    and per config the :data:`CONTRACT` and :data:`EXTRAS` metrics, the 95% intervals
+    ``train_summary.json``. Metrics: ``gold_acceptance_rate`` and per config the :data:`CONTRACT` and :data:`EXTRAS` metrics, the 95% intervals
     :data:`CI_KEYS` (``<metric>_ci_low``/``_ci_high``), its effective ``gamma``, ``accept_fraction``
     (of its training set, ``fractions[config.set]``) and ``upweights_accept`` (0/1). Full: ``ids`` of
     the test rows and per config its ``config`` (training set name, variant, training summary), all
@@ -261,7 +263,9 @@ def weighted_metrics(configs: Mapping[str, WeightedConfig], fractions: Mapping[s
     """
     if not configs:
         raise ValueError("weighted_metrics needs at least one config")
-    metrics: dict[str, Any] = {"gamma": float(gamma)}
+    # No top-level ``gamma`` (issue 17): it duplicated the param, so `dvc exp show` had to call the swept
+    # column `params.yaml:gamma` and `--keep 'gamma'` matched nothing. Each config keeps its effective gamma.
+    metrics: dict[str, Any] = {}
     full: dict[str, Any] = {}
     for name, cfg in configs.items():
         result, summary = results[name], trained[name]

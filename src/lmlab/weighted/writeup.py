@@ -107,16 +107,17 @@ def writeup_rows(metrics: Mapping[str, Any], sets_summary: Mapping[str, Mapping[
 
 
 def run_criteria(metrics: Mapping[str, Any], points: Sequence[GridPoint], *, band: tuple[float, float],
-                 min_accuracy: float, most_share: float) -> tuple[list[Criterion], str]:
+                 min_accuracy: float, most_share: float, gamma: float | None = None) -> tuple[list[Criterion], str]:
     """The criteria on one ``wl_eval`` run's grid points (its configs at its ``gamma``), and their scope.
 
-    Grid completeness is left to the sweep: one experiment holds only the runs at one gamma.
+    Grid completeness is left to the sweep: one experiment holds only the runs at one gamma. ``gamma`` is
+    the swept param (metrics files before issue 17 also carried it as a top-level key).
     """
     from lmlab.weighted.report import rows_from_metrics, sweep_frame
 
     frame = sweep_frame(rows_from_metrics(metrics, "workspace"))
     inside, outside = select_grid(frame, points)
-    gamma = metrics.get("gamma")
+    gamma = metrics.get("gamma") if gamma is None else gamma
     scope = (f"{len(inside)} of the {len(points)} grid runs, those at gamma = {gamma:g} and the baseline; "
              "the whole grid: scripts/lab sweep")
     if len(outside):
