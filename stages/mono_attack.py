@@ -5,7 +5,8 @@ HotFlip attacks test texts (context flips, target scored). Writes per-example JS
 (trigger, flips, losses), `reports/metrics/monotonic.json` (contract keys plus both success
 definitions, bootstrap CIs, the write-up's success criteria as pass/fail and whether the attack
 reduction is meaningful: it is withheld when the monotone model fails the perplexity criterion),
-the perplexity-vs-robustness plot and the write-up comparison rows (`reports/writeup/monotonic.json`).
+the perplexity-vs-robustness plot, the write-up comparison rows (`reports/writeup/monotonic.json`)
+and, with `--plot-data`, the DVC plot data (clean vs attacked loss of every attacked text).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 from lmlab.artifacts import atomic_write_json, atomic_write_text, stage_outputs
 from lmlab.config import load_params
 from lmlab.monotonic.corpus import read_split
-from lmlab.monotonic.robustness import AttackParams, plot_robustness, run_attacks
+from lmlab.monotonic.robustness import AttackParams, plot_robustness, run_attacks, write_plot_data
 from lmlab.monotonic.writeup import WRITEUP, writeup_rows
 from lmlab.stage import stage_main, stage_parser
 from lmlab.writeup import write_rows
@@ -34,9 +35,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--metrics", type=Path, required=True)
     parser.add_argument("--plot", type=Path, required=True)
     parser.add_argument("--writeup", type=Path, required=True, help="write-up comparison rows JSON to write")
+    parser.add_argument("--plot-data", type=Path, default=None, help="directory of DVC plot data (JSON series)")
     args = parser.parse_args(argv)
     params = load_params(AttackParams, args.params, "monotonic.attack", top_level=("seed",))
     outputs = [args.logs / "uat.jsonl", args.logs / "hotflip.jsonl", args.metrics, args.plot, args.writeup]
+    outputs += [args.plot_data] if args.plot_data else []
     with stage_outputs(outputs):
         metrics, logs = run_attacks({"baseline": args.baseline, "monotonic": args.monotonic},
                                     read_split(args.splits / "valid.jsonl"), read_split(args.splits / "test.jsonl"),
@@ -45,6 +48,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             atomic_write_text(args.logs / f"{name}.jsonl", "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
         atomic_write_json(args.metrics, metrics)
         plot_robustness(metrics, args.plot)
+        if args.plot_data:
+            write_plot_data(logs, args.plot_data)
         write_rows(args.writeup, "monotonic", WRITEUP, writeup_rows(metrics))
 
 
