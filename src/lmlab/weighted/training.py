@@ -24,7 +24,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from transformers import DataCollatorForSeq2Seq, EvalPrediction, PreTrainedTokenizerBase, Trainer, TrainerCallback
+from transformers import (
+    DataCollatorForSeq2Seq,
+    EvalPrediction,
+    PreTrainedTokenizerBase,
+    Trainer,
+    TrainerCallback,
+)
 from transformers.trainer_utils import TrainOutput
 
 from lmlab.artifacts import json_ready
