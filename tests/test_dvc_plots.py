@@ -146,8 +146,7 @@ def test_plots_diff_overlays_both_revisions_in_every_declared_plot(plots_repo):
     errors = [e for e in out.get("errors", []) if not e["source"].endswith(".png")]  # stage PNGs are not generated here
     assert not errors, errors
     charts = {pid: specs for pid, specs in out["data"].items() if not pid.endswith(".png")}
-    declared = _plot_files()
-    for pid, paths in declared.items():
+    for pid in _plot_files():
         ids = [pid] if pid in charts else [c for c in charts if c.startswith(pid.rstrip("/") + "/")]
         assert ids, f"plot '{pid}' rendered nothing"
         for chart in ids:
