@@ -13,6 +13,7 @@ so it lives in git and renders on a fresh clone without ``dvc pull``.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ from sklearn.metrics import roc_curve
 
 from lmlab.artifacts import atomic_write_json
 
+logger = logging.getLogger(__name__)
+
 __all__ = ["roc_records", "calibration_records", "confusion_records", "write_plot_file", "CALIBRATION_BINS"]
 
 CALIBRATION_BINS = 10
@@ -32,9 +35,12 @@ CALIBRATION_BINS = 10
 def roc_records(y_true: Sequence[int], y_score: Sequence[float]) -> dict[str, list[dict[str, Any]]]:
     """``{"roc": [{fpr, tpr, threshold}, ...]}`` of binary labels (1 = positive) and scores.
 
-    scikit-learn drops the collinear points (as DVCLive does), which keeps the file small. Needs
-    both classes in ``y_true``.
+    scikit-learn drops the collinear points (as DVCLive does), which keeps the file small. With a
+    single class in ``y_true`` the curve is undefined (the AUC is NaN): an empty series, logged.
     """
+    if len(set(np.asarray(y_true).tolist())) < 2:
+        logger.warning("ROC curve skipped: the gold labels hold a single class")
+        return {"roc": []}
     fpr, tpr, thresholds = roc_curve(np.asarray(y_true), np.asarray(y_score, dtype=float))
     return {"roc": [{"fpr": f, "tpr": t, "threshold": th} for f, t, th in zip(fpr, tpr, thresholds)]}
 
