@@ -55,8 +55,11 @@ def test_train_and_evaluate_stages(tmp_path):
     code = evaluate(["--params", str(params), "--test", str(tmp_path / "test.jsonl"), "--models", str(tmp_path / "models"),
                      "--metrics", str(out / "weighted.json"), "--eval-json", str(out / "eval.json"),
                      "--plots", str(out / "plots"), "--sets-summary", str(tmp_path / "sets" / "summary.json"),
-                     "--writeup", str(out / "writeup.json")])
+                     "--writeup", str(out / "writeup.json"), "--plot-data", str(out / "plot_data")])
     assert code == 0
+    roc = json.loads((out / "plot_data/roc/odds_1_8-reject.json").read_text())["roc"]
+    assert (roc[0]["fpr"], roc[-1]["tpr"]) == (0.0, 1.0)
+    assert {p.name for p in (out / "plot_data/acceptance_vs_gamma").iterdir()} == {"baseline.json", "reject.json"}
     metrics = json.loads((out / "weighted.json").read_text())
     assert metrics["gamma"] == gamma
     for config in CONFIGS:
