@@ -19,6 +19,7 @@ import random
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -218,3 +219,16 @@ def test_plots_show_draws_every_chart_offline_in_a_real_browser(plots_repo, tmp_
         shutil.move(tmp_path / "cdn" / "index.html", default)
         assert "cdn.jsdelivr.net" in default.read_text()
         assert _drawn(default)[1] == 0
+
+
+def test_the_offline_template_is_configured_and_inlines_the_vega_dvc_uses():
+    """`.dvc/config` points `plots.html_template` at the committed page, which holds DVC's page
+    placeholders and inlines the vega versions DVC's renderer names (scripts/vendor_vega.py --check)."""
+    config = (REPO_ROOT / ".dvc" / "config").read_text()
+    match = re.search(r"^\s*html_template\s*=\s*(\S+)", config, re.M)
+    assert match, "plots.html_template is not set in .dvc/config"
+    page = (REPO_ROOT / ".dvc" / match.group(1)).read_text()
+    assert "{plot_divs}" in page and "{scripts}" not in page and "cdn.jsdelivr" not in page
+    proc = subprocess.run([sys.executable, "scripts/vendor_vega.py", "--check"], cwd=REPO_ROOT,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
