@@ -3,7 +3,8 @@
 Scores every `--model NAME=DIR` on every `--test LEVEL=PICKLE` (masked test examples) and writes
 the metrics (`ppl.<model>.<level>` = infill_textonly perplexity, `specialization_gain.<name>` with
 `specialization_gain_ci.<name>.{low,high}` for every `<level>` and `transfer-<level>` model against
-`all`), the full report with losses and counts, and two plots. `ilm_eval` runs the 6 x 6 matrix;
+`all`), the full report with losses and counts, two plots and, with `--plot-data`, the DVC plot data
+(each model's perplexity by test level). `ilm_eval` runs the 6 x 6 matrix;
 `ilm_eval_transfer@<LEVEL>` compares the level's transfer, specialised and general models.
 A `--model` DIR may also be an ILM trained by the reference's `train_ilm.py` (`pytorch_model.bin`,
 `config.json`, `additional_ids_to_tokens.pkl`; tokenizer from `ilm.eval.reference_tokenizer` unless
@@ -18,7 +19,13 @@ from pathlib import Path
 from lmlab.artifacts import atomic_write_json, stage_outputs
 from lmlab.config import load_params, params_to_dict
 from lmlab.errors import InputError
-from lmlab.ilm.evaluation import evaluate_matrix, metrics_from_results, plot_matrix, specialization_gains
+from lmlab.ilm.evaluation import (
+    evaluate_matrix,
+    metrics_from_results,
+    plot_matrix,
+    specialization_gains,
+    write_plot_data,
+)
 from lmlab.ilm.params import EvalParams
 from lmlab.ilm.pickles import load_pickle
 from lmlab.ilm.sequences import check_masked
@@ -44,10 +51,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--report", type=Path, required=True)
     parser.add_argument("--heatmap", type=Path, required=True)
     parser.add_argument("--gain-plot", type=Path, required=True)
+    parser.add_argument("--plot-data", type=Path, default=None, help="directory of DVC plot data (JSON series)")
     args = parser.parse_args(argv)
     params = load_params(EvalParams, args.params, "ilm.eval", top_level=("seed",))
     models = _pairs(args.model, "model")
-    outs = [args.metrics, args.report, args.heatmap, args.gain_plot]
+    outs = [args.metrics, args.report, args.heatmap, args.gain_plot] + ([args.plot_data] if args.plot_data else [])
     with stage_outputs(outs):
         tests = {level: check_masked(load_pickle(path), path) for level, path in _pairs(args.test, "test").items()}
         for level, masked in tests.items():
@@ -62,6 +70,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         atomic_write_json(args.metrics, metrics)
         atomic_write_json(args.report, report)
         plot_matrix(metrics, levels, args.heatmap, args.gain_plot)
+        if args.plot_data:
+            write_plot_data(results, args.plot_data)
 
 
 if __name__ == "__main__":

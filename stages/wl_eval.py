@@ -3,7 +3,8 @@
 Writes `reports/metrics/weighted.json` (contract: `<config>.{accuracy,precision,recall,f1,
 acceptance_rate}`, plus `<config>.gamma` (effective weight; the swept `gamma` is the param), `accept_fraction`,
 `upweights_accept`, AUC, Brier, generation metrics), the fuller `reports/weighted/eval.json`
-(per-row p_accept, sample generations), the single-gamma plots and the write-up comparison
+(per-row p_accept, sample generations), the single-gamma plots, the DVC plot data (`--plot-data`:
+ROC and calibration curves per config, acceptance vs gamma) and the write-up comparison
 `reports/writeup/weighted.json` (write-up 003's numbers and success criteria beside this run's).
 """
 
@@ -31,7 +32,7 @@ from lmlab.weighted.params import (
     check_grid,
     odds_fractions,
 )
-from lmlab.weighted.report import plot_by_config
+from lmlab.weighted.report import plot_by_config, write_plot_data
 from lmlab.weighted.writeup import WRITEUP, run_criteria, writeup_rows
 from lmlab.writeup import write_rows
 
@@ -46,6 +47,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--eval-json", type=Path, required=True)
     parser.add_argument("--plots", type=Path, required=True, help="plots directory")
     parser.add_argument("--writeup", type=Path, required=True, help="write-up comparison JSON")
+    parser.add_argument("--plot-data", type=Path, default=None, help="directory of DVC plot data (JSON series)")
     args = parser.parse_args(argv)
     params = load_params(EvalParams, args.params, "weighted.eval")
     limit_cpu_threads(load_params(RuntimeParams, args.params, "weighted.runtime").cpu_threads)
@@ -55,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     grid = load_value(args.params, "weighted.grid", GridParams, check=lambda g: check_grid(g, odds))
     test = read_decisions(args.test)
     outs = [args.metrics, args.eval_json, args.plots / "weighted_acceptance.png", args.plots / "weighted_accuracy.png",
-            args.writeup]
+            args.writeup] + ([args.plot_data] if args.plot_data else [])
     with stage_outputs(outs):
         metrics, full = evaluate_configs(args.models, configs, odds_fractions(odds), gamma, test, params.batch_size,
                                          params.max_new_tokens)
@@ -63,6 +65,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         atomic_write_json(args.eval_json, full)
         plot_by_config({name: c["metrics"] for name, c in full["configs"].items()}, args.plots, gamma,
                        (params.band_low, params.band_high))
+        if args.plot_data:
+            write_plot_data(full, odds_fractions(odds), [int(e.accept) for e in test], args.plot_data)
         fixed = {name: metrics[name]["gamma"] for name, cfg in configs.items() if cfg.gamma_key != "gamma"}
         points = grid_points(configs, grid, fixed)
         criteria, scope = run_criteria(metrics, points, band=(params.band_low, params.band_high),

@@ -3,6 +3,8 @@
 `weighted.configs.<config>` names the training set (`set`, a key of `weighted.sets.odds`), the up-weighted class
 (`variant`) and the params key the class weight comes from (`gamma_key`: the top-level `gamma`,
 or `weighted.baseline_gamma` for the baseline, which therefore ignores `-S gamma=...`).
+With `--eval` (the balanced test set) it logs `eval/decision_nll` every `eval_steps`: the unweighted
+NLL of the decision token, comparable across gammas (watched only, never used to select).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--checkpoints", type=Path, required=True, help="persisted checkpoint dir (resume)")
     parser.add_argument("--live", type=Path, default=None, help="DVCLive directory")
+    parser.add_argument("--eval", type=Path, default=None, help="decision JSONL for the eval/decision_nll curve")
     args = parser.parse_args(argv)
     config = load_params(WeightedConfig, args.params, f"weighted.configs.{args.config}")
     gamma = load_value(args.params, config.gamma_key, float, check=check_gamma, hint=GAMMA_HINT)
@@ -50,12 +53,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     outputs = [p for p in (args.out, args.live) if p is not None] if is_main_process() else []
     with stage_outputs(outputs):
         examples = read_decisions(args.train)
+        eval_examples = read_decisions(args.eval) if args.eval else ()
         resolved = {"config": args.config, **params_to_dict(config), "gamma": gamma, "loss": params_to_dict(loss),
                     "model": params_to_dict(spec), "training": params_to_dict(training), "seed": seed}
         train_weighted(examples, load_tokenizer(args.tokenizer), spec, training, gamma=gamma, variant=config.variant,
                        scope=loss.scope, seed=seed, out_dir=args.out, checkpoint_dir=args.checkpoints,
-                       live_dir=args.live, resolved_params=resolved, inputs=[args.train, args.tokenizer],
-                       data_path=args.train, chat_template=prompt.chat_template)
+                       live_dir=args.live, resolved_params=resolved,
+                       inputs=[args.train, args.tokenizer] + ([args.eval] if args.eval else []),
+                       data_path=args.train, chat_template=prompt.chat_template, eval_examples=eval_examples,
+                       eval_path=args.eval)
 
 
 if __name__ == "__main__":

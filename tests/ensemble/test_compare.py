@@ -66,8 +66,14 @@ def test_train_and_compare_three_tiny_models(tiny_run):
     args = ["--params", str(params), "--test", str(root / "split/test.jsonl"), "--train", str(root / "split/train.jsonl"),
             "--models-dir", str(root / "models"), "--report", str(root / "report.json"),
             "--metrics", str(root / "metrics.json"), "--plots-dir", str(root / "plots"),
-            "--examples-csv", str(root / "examples.csv"), "--writeup", str(root / "writeup.json")]
+            "--examples-csv", str(root / "examples.csv"), "--writeup", str(root / "writeup.json"),
+            "--plot-data", str(root / "plot_data")]
     assert compare_main(args) == 0
+    # DVC plot data: one confusion row per test item and model, gold class first
+    report = json.loads((root / "report.json").read_text())
+    for name in ("s2s", "gpt", "gpt_b"):
+        rows = json.loads((root / "plot_data" / "confusion" / f"{name}.json").read_text())
+        assert [r["actual"] for r in rows] == [str(r["gold_class"]) for r in report["records"]]
     metrics = json.loads((root / "metrics.json").read_text())
     assert {"agreement_rate", "format_accuracy", "rouge1", "rougeL", "n", "fleiss_kappa"} <= set(metrics)
     assert set(metrics["format_accuracy"]) == {"s2s", "gpt", "gpt_b"}

@@ -160,8 +160,13 @@ def test_eval_stage_writes_contract_keys_plots_and_is_deterministic(tmp_path, to
     argv = ["--params", str(params), "--model", f"A1={models['A1']}", "--model", f"all={models['all']}",
             "--test", f"A1={tmp_path / 'A1.pkl'}", "--test", f"all={tmp_path / 'all.pkl'}",
             "--metrics", str(tmp_path / "out/ilm.json"), "--report", str(tmp_path / "out/eval.json"),
-            "--heatmap", str(tmp_path / "out/heat.png"), "--gain-plot", str(tmp_path / "out/gain.png")]
+            "--heatmap", str(tmp_path / "out/heat.png"), "--gain-plot", str(tmp_path / "out/gain.png"),
+            "--plot-data", str(tmp_path / "out/plot_data")]
     assert main(argv) == 0
+    # DVC plot data: per model, one row per test level, the metrics' perplexity
+    a1_rows = json.loads((tmp_path / "out/plot_data/ppl_by_level/A1.json").read_text())
+    assert [r["level"] for r in a1_rows] == ["A1", "all"]
+    assert a1_rows[0]["ppl"] == pytest.approx(json.loads((tmp_path / "out/ilm.json").read_text())["ppl"]["A1"]["A1"])
     metrics = json.loads((tmp_path / "out/ilm.json").read_text())
     assert set(metrics) == {"ppl", "ppl_ci", "specialization_gain", "specialization_gain_ci"}
     assert {m: set(v) for m, v in metrics["ppl"].items()} == {"A1": {"A1", "all"}, "all": {"A1", "all"}}

@@ -39,3 +39,11 @@ def test_dvc_repro_mono_attack(tmp_path):
         assert (repo / f"reports/monotonic/{name}.jsonl").read_text().count("\n") > 0
     assert (repo / "dvclive/monotonic/monotonic/metrics.json").exists()
     assert (repo / "models/monotonic/monotonic/monotonic.json").exists()
+    # DVC plot data (git-tracked, cache: false): one point per attacked text and arm
+    for name in ("uat", "hotflip"):
+        logged = [json.loads(line) for line in (repo / f"reports/monotonic/{name}.jsonl").read_text().splitlines()]
+        for arm in ("baseline", "monotonic"):
+            points = json.loads((repo / f"reports/plots/monotonic/{name}/{arm}.json").read_text())
+            assert [p["attacked_nll"] for p in points] == [r["attacked_nll"] for r in logged if r["model"] == arm]
+    # the DVCLive curves are cache: false outs now: no DVC-made .gitignore hides them from git
+    assert not (repo / "dvclive/monotonic/.gitignore").exists()

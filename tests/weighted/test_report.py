@@ -200,3 +200,39 @@ def test_a_seed_that_disagrees_is_not_called_robust():
     assert groups["1:4/accept"]["consistent_per_seed"] == {0: True, 1: False}
     assert not groups["1:4/accept"]["consistent_in_every_seed"]
     assert groups["1:2/accept"]["consistent_in_every_seed"]
+
+
+def test_acceptance_vs_gamma_groups_by_variant_with_the_predicted_log_odds_shift():
+    from lmlab.weighted.report import acceptance_vs_gamma_records
+
+    def entry(set_, variant, gamma, rate):
+        return {"config": {"set": set_, "variant": variant, "gamma": gamma},
+                "metrics": {"acceptance_rate": rate, "accuracy": 0.7, "acceptance_rate_ci_low": rate - 0.1}}
+
+    configs = {"odds_1_2-baseline": entry("odds_1_2", "accept", 1.0, 0.4), "odds_1_2-accept": entry("odds_1_2", "accept", 4.0, 0.6),
+               "odds_1_2-reject": entry("odds_1_2", "reject", 4.0, 0.2), "odds_1_8-accept": entry("odds_1_8", "accept", 4.0, 0.3)}
+    groups = acceptance_vs_gamma_records(configs, {"odds_1_2": 1 / 3, "odds_1_8": 1 / 9})
+    assert sorted(groups) == ["accept", "baseline", "reject"]
+    assert [r["config"] for r in groups["accept"]] == ["odds_1_8-accept", "odds_1_2-accept"]  # by gamma, then fraction
+    (base,), (rej,) = groups["baseline"], groups["reject"]
+    assert math.isclose(base["log_odds_shift"], math.log(0.5)) and base["gamma"] == 1.0
+    assert math.isclose(rej["log_odds_shift"], math.log(0.5) - math.log(4.0))
+    assert math.isclose(groups["accept"][1]["log_odds_shift"], math.log(0.5) + math.log(4.0))
+    assert rej["acceptance_rate_ci_high"] is None and math.isclose(rej["acceptance_rate_ci_low"], 0.1)
+
+
+def test_write_plot_data_replaces_the_directory_and_keeps_the_test_order(tmp_path):
+    from lmlab.weighted.report import write_plot_data
+
+    out = tmp_path / "weighted"
+    (out / "roc").mkdir(parents=True)
+    (out / "roc" / "removed-config.json").write_text("{}")
+    full = {"configs": {"odds_1_2-accept": {"config": {"set": "odds_1_2", "variant": "accept", "gamma": 2.0},
+                                            "metrics": {"acceptance_rate": 0.5, "accuracy": 0.75},
+                                            "p_accept": [0.9, 0.2, 0.6, 0.4]}}}
+    paths = write_plot_data(full, {"odds_1_2": 1 / 3}, [1, 0, 0, 1], out)
+    assert sorted(p.relative_to(out).as_posix() for p in paths) == [
+        "acceptance_vs_gamma/accept.json", "calibration/odds_1_2-accept.json", "roc/odds_1_2-accept.json"]
+    assert not (out / "roc" / "removed-config.json").exists()
+    roc = json.loads((out / "roc" / "odds_1_2-accept.json").read_text())["roc"]
+    assert [(r["fpr"], r["tpr"]) for r in roc][-1] == (1.0, 1.0) and len(roc) >= 3

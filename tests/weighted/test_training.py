@@ -55,8 +55,11 @@ def test_train_and_evaluate_stages(tmp_path):
     code = evaluate(["--params", str(params), "--test", str(tmp_path / "test.jsonl"), "--models", str(tmp_path / "models"),
                      "--metrics", str(out / "weighted.json"), "--eval-json", str(out / "eval.json"),
                      "--plots", str(out / "plots"), "--sets-summary", str(tmp_path / "sets" / "summary.json"),
-                     "--writeup", str(out / "writeup.json")])
+                     "--writeup", str(out / "writeup.json"), "--plot-data", str(out / "plot_data")])
     assert code == 0
+    roc = json.loads((out / "plot_data/roc/odds_1_8-reject.json").read_text())["roc"]
+    assert (roc[0]["fpr"], roc[-1]["tpr"]) == (0.0, 1.0)
+    assert {p.name for p in (out / "plot_data/acceptance_vs_gamma").iterdir()} == {"baseline.json", "reject.json"}
     metrics = json.loads((out / "weighted.json").read_text())
     assert metrics["gamma"] == gamma
     for config in CONFIGS:
@@ -189,3 +192,58 @@ def test_a_killed_run_starts_over_when_its_training_data_changed(tmp_path):
     changed = _train_function(tmp_path, rows[1:] + rows[:1])
     assert changed["resumed_from"] is None and changed["steps"] == 4
     assert json.loads((tmp_path / "model" / "train_summary.json").read_text())["gamma"] == 2.0
+
+
+def _train_with_eval(tmp_path, rows, eval_rows):
+    """train_weighted for 4 steps, evaluating the decision NLL every 2 steps when ``eval_rows``."""
+    from lmlab.modeling import ModelSpec
+    from lmlab.tokenization import train_bpe_tokenizer
+    from lmlab.training import TrainingParams
+    from lmlab.weighted.data import read_decisions
+    from lmlab.weighted.training import train_weighted
+
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    data = write_jsonl(tmp_path / "train.jsonl", rows)
+    test = write_jsonl(tmp_path / "test.jsonl", eval_rows) if eval_rows else None
+    tokenizer = train_bpe_tokenizer([t["value"] for r in rows for t in r["conversations"]], vocab_size=300)
+    training = TrainingParams(max_steps=4, batch_size=4, eval_steps=2, save_steps=4, logging_steps=2, device="cpu")
+    spec = ModelSpec("tiny-gpt2", n_layer=1, d_model=32, n_head=2, d_ff=64, max_positions=128)
+    train_weighted(read_decisions(data), tokenizer, spec, training, gamma=4.0, variant="accept", scope="sequence",
+                   seed=0, out_dir=tmp_path / "model", checkpoint_dir=tmp_path / "ck", live_dir=tmp_path / "live",
+                   resolved_params={"gamma": 4.0}, inputs=[data], data_path=data,
+                   eval_examples=read_decisions(test) if test else (), eval_path=test)
+    return tmp_path
+
+
+def test_decision_nll_is_logged_unweighted_and_leaves_the_weights_unchanged(tmp_path):
+    """Issue 17: weighted training logs eval/decision_nll, the UNWEIGHTED NLL of the gold decision
+    token on the eval rows (comparable across gammas); evaluating does not change the trained model."""
+    import math
+
+    import torch
+
+    from lmlab.modeling import load_model
+    from lmlab.tokenization import load_tokenizer
+    from lmlab.weighted.data import read_decisions
+    from lmlab.weighted.tokens import encode_decisions
+
+    rows = [row(f"Paper {i}: {'solid method, clear gains' if i % 2 else 'weak baselines, unclear'}.",
+                r"\boxed{Accept}" if i % 2 else r"\boxed{Reject}", f"r{i}") for i in range(16)]
+    test = [row(f"Test {i}: {'clear gains' if i % 3 else 'unclear'}.", r"\boxed{Accept}" if i % 3 else r"\boxed{Reject}",
+                f"t{i}") for i in range(9)]
+    with_eval = _train_with_eval(tmp_path / "a", rows, test)
+    without = _train_with_eval(tmp_path / "b", rows, [])
+    assert (with_eval / "model/model.safetensors").read_bytes() == (without / "model/model.safetensors").read_bytes()
+    tsv = (with_eval / "live/plots/metrics/eval/decision_nll.tsv").read_text().split()
+    assert tsv[:2] == ["step", "decision_nll"] and [int(s) for s in tsv[2::2]] == [2, 4]
+    assert not (without / "live/plots/metrics/eval").exists()
+    # the logged value at the last step is the mean -log p(gold decision token) of the final model, no gamma in it
+    model, tok = load_model(with_eval / "model", "causal").eval(), load_tokenizer(with_eval / "model")
+    encoded, _ = encode_decisions(tok, read_decisions(with_eval / "test.jsonl"), 128)
+    nlls = []
+    with torch.no_grad():
+        for e in encoded:
+            logits = model(torch.tensor([e.input_ids[: e.decision_pos]])).logits[0, -1]
+            gold = e.accept_id if e.accept else e.reject_id
+            nlls.append(-torch.log_softmax(logits.double(), -1)[gold].item())
+    assert math.isclose(float(tsv[-1]), sum(nlls) / len(nlls), rel_tol=1e-4)

@@ -57,7 +57,7 @@ from lmlab.statistics import bootstrap_ci
 logger = logging.getLogger(__name__)
 
 __all__ = ["parse_prediction", "build_records", "summarize", "accuracy_intervals", "rouge_means",
-           "contract_metrics", "plot_agreement_matrix", "plot_class_accuracy", "N_RESAMPLES"]
+           "contract_metrics", "plot_agreement_matrix", "plot_class_accuracy", "write_plot_data", "N_RESAMPLES"]
 
 N_RESAMPLES = 2000
 """Bootstrap resamples behind every interval (a module constant: not a pipeline param)."""
@@ -342,3 +342,19 @@ def plot_class_accuracy(per_class: Mapping[str, Mapping[str, float]], path: str 
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100, metadata={"Software": None})
     plt.close(fig)
+
+
+def write_plot_data(records: Sequence[Mapping[str, Any]], models: Sequence[str], out_dir: str | Path) -> list[Path]:
+    """``ens_compare``'s DVC plot data: ``confusion/<model>.json`` (one chart per model), one ``{actual, predicted}`` row
+    per test item (gold class vs the model's canonical class; an unparseable answer is ``(none)``)
+    for DVC's ``confusion`` template. The directory is replaced as a whole (atomically)."""
+    from lmlab.artifacts import atomic_dir
+    from lmlab.plot_data import confusion_records, write_plot_file
+
+    written: list[Path] = []
+    with atomic_dir(out_dir) as tmp:
+        for m in models:
+            rows = confusion_records([r["gold_class"] for r in records],
+                                     [r["predictions"][m]["gadget_type"] for r in records])
+            written.append(write_plot_file(tmp / "confusion" / f"{m}.json", rows))
+    return [Path(out_dir) / p.relative_to(tmp) for p in written]

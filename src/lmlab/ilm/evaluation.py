@@ -36,7 +36,7 @@ from lmlab.statistics import bootstrap_ci, ratio_of_sums
 logger = logging.getLogger(__name__)
 
 __all__ = ["EvalParams", "load_ilm_model", "document_sums", "summarize_documents", "perplexity_ci",
-           "evaluate_matrix", "specialization_gains", "metrics_from_results", "GENERAL"]
+           "evaluate_matrix", "specialization_gains", "metrics_from_results", "write_plot_data", "GENERAL"]
 
 GENERAL = "all"
 
@@ -235,3 +235,21 @@ def plot_matrix(metrics: Mapping[str, Any], levels: Sequence[str], heatmap_path:
     with atomic_path(gain_path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)
+
+
+def write_plot_data(results: Mapping[str, Mapping[str, Mapping[str, Any]]], out_dir: str | Path) -> list[Path]:
+    """``ilm_eval``'s DVC plot data: ``ppl_by_level/<model>.json``, one row per test level
+    (``level``, infill text-only ``ppl`` and its 95% interval over test documents) for DVC's
+    ``bar_horizontal`` template: a model's perplexity profile across CEFR levels, which
+    ``dvc plots diff`` draws for both revisions side by side in one chart. Replaced atomically."""
+    from lmlab.artifacts import atomic_dir
+    from lmlab.plot_data import write_plot_file
+
+    written: list[Path] = []
+    with atomic_dir(out_dir) as tmp:
+        for model, by_level in results.items():
+            rows = [{"level": level, "ppl": r["infill_textonly_ppl"],
+                     "ppl_ci_low": r.get("infill_textonly_ppl_ci", {}).get("low"),
+                     "ppl_ci_high": r.get("infill_textonly_ppl_ci", {}).get("high")} for level, r in by_level.items()]
+            written.append(write_plot_file(tmp / "ppl_by_level" / f"{model}.json", rows))
+    return [Path(out_dir) / p.relative_to(tmp) for p in written]

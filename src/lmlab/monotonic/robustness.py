@@ -41,7 +41,7 @@ logger = logging.getLogger(__name__)
 MODELS = ("baseline", "monotonic")
 
 __all__ = ["EvalParams", "AttackParams", "evaluate_perplexity", "run_attacks", "robustness_figure", "plot_robustness",
-           "headline_metrics", "MODELS", "HEADLINE_KEYS", "HEADLINE_ATTACK_KEYS"]
+           "headline_metrics", "write_plot_data", "MODELS", "HEADLINE_KEYS", "HEADLINE_ATTACK_KEYS"]
 
 HEADLINE_KEYS = ("ppl", "ppl_gap_pct", "attack_reduction_pct", "attack_reduction_meaningful", "criteria")
 """Top-level keys of ``reports/metrics/monotonic.json`` (with their ``_ci_low``/``_ci_high`` siblings)."""
@@ -277,3 +277,21 @@ def plot_robustness(metrics: Mapping, path: str | Path) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def write_plot_data(logs: Mapping[str, Sequence[Mapping[str, object]]], out_dir: str | Path) -> list[Path]:
+    """``mono_attack``'s DVC plot data: ``<attack>/<arm>.json``, one row per attacked text
+    (``clean_nll`` -> ``attacked_nll`` in nats/token, ``text_index``) for DVC's ``scatter``
+    template: points above the diagonal are texts the attack hurt; both arms share one chart per
+    attack and ``dvc plots diff`` overlays the revisions. Replaced atomically as a whole."""
+    from lmlab.artifacts import atomic_dir
+    from lmlab.plot_data import write_plot_file
+
+    written: list[Path] = []
+    with atomic_dir(out_dir) as tmp:
+        for attack, rows in logs.items():
+            for arm in sorted({r["model"] for r in rows}):
+                points = [{"text_index": r["text_index"], "clean_nll": r["clean_nll"], "attacked_nll": r["attacked_nll"]}
+                          for r in rows if r["model"] == arm]
+                written.append(write_plot_file(tmp / attack / f"{arm}.json", points))
+    return [Path(out_dir) / p.relative_to(tmp) for p in written]

@@ -53,7 +53,7 @@ OPTIONAL_COLUMNS = ("gen_unknowns",)
 """Further optional per-config column: ``gen_unknowns`` decides the valid-predictions criterion."""
 
 __all__ = ["rows_from_metrics", "rows_from_exp_show", "sweep_frame", "seed_means", "monotonicity", "plot_by_config", "sweep_report",
-           "plot_sweep", "METRICS_FILE"]
+           "plot_sweep", "METRICS_FILE", "acceptance_vs_gamma_records", "write_plot_data"]
 
 
 def rows_from_metrics(metrics: Mapping[str, Any], source: str = "", seed: int | None = None) -> list[dict[str, Any]]:
@@ -356,3 +356,48 @@ def sweep_report(rows: Iterable[Mapping[str, Any]], out_json: str | Path, plots_
     for c in criteria:
         logger.info("  %s  %s: %s", "n/a " if c.passed is None else "PASS" if c.passed else "FAIL", c.writeup, c.summary)
     return report
+
+
+def acceptance_vs_gamma_records(configs: Mapping[str, Mapping[str, Any]], fractions: Mapping[str, float]
+                                ) -> dict[str, list[dict[str, Any]]]:
+    """One run's acceptance rate against the effective gamma, split by variant (``baseline`` =
+    gamma 1, ``accept``, ``reject``: one DVC series each).
+
+    ``configs`` is ``wl_eval``'s full report per config (``config``: set, variant, trained gamma;
+    ``metrics``), ``fractions`` the training accept fraction of each set. A row per config with its
+    set, accept fraction, 95% interval, accuracy and the theory's predicted log-odds shift
+    ``log(q / (1 - q)) +/- log(gamma)`` (module docstring). ``dvc plots diff`` of experiments at
+    other gammas adds their points to the same chart: that is the sweep, drawn by DVC."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for name, entry in configs.items():
+        cfg, m = entry["config"], entry["metrics"]
+        q, gamma = float(fractions[cfg["set"]]), float(cfg["gamma"])
+        variant = "baseline" if gamma == 1.0 else cfg["variant"]
+        sign = 1.0 if cfg["variant"] == "accept" else -1.0
+        groups.setdefault(variant, []).append({
+            "config": name, "set": cfg["set"], "accept_fraction": q, "gamma": gamma,
+            "acceptance_rate": m["acceptance_rate"], "acceptance_rate_ci_low": m.get("acceptance_rate_ci_low"),
+            "acceptance_rate_ci_high": m.get("acceptance_rate_ci_high"), "accuracy": m["accuracy"],
+            "log_odds_shift": math.log(q / (1.0 - q)) + sign * math.log(gamma)})
+    return {variant: sorted(rows, key=lambda r: (r["gamma"], r["accept_fraction"])) for variant, rows in groups.items()}
+
+
+def write_plot_data(full: Mapping[str, Any], fractions: Mapping[str, float], y_true: Sequence[int],
+                    out_dir: str | Path) -> list[Path]:
+    """``wl_eval``'s DVC plot data (:mod:`lmlab.plot_data`): per config ``roc/<config>.json`` and
+    ``calibration/<config>.json`` of the scoring ``p_accept`` against the gold decisions (the curves
+    behind the AUC and Brier score of the metrics), and ``acceptance_vs_gamma/<variant>.json``.
+    One directory per chart kind: ``dvc.yaml`` declares the directory, so DVC draws one chart per
+    config and a new config needs no edit there. The directory is replaced as a whole
+    (atomically), so a removed config leaves no stale file."""
+    from lmlab.artifacts import atomic_dir
+    from lmlab.plot_data import calibration_records, roc_records, write_plot_file
+
+    written: list[Path] = []
+    with atomic_dir(out_dir) as tmp:
+        for name, c in full["configs"].items():
+            written.append(write_plot_file(tmp / "roc" / f"{name}.json", roc_records(y_true, c["p_accept"])))
+            written.append(write_plot_file(tmp / "calibration" / f"{name}.json", calibration_records(y_true, c["p_accept"])))
+        for variant, rows in acceptance_vs_gamma_records(full["configs"], fractions).items():
+            written.append(write_plot_file(tmp / "acceptance_vs_gamma" / f"{variant}.json", rows))
+    return [Path(out_dir) / p.relative_to(tmp) for p in written]
