@@ -114,6 +114,7 @@ def test_the_monotonic_family_loads_trains_saves_and_scores_a_llama(llama_dir, t
     spec = ModelSpec(str(llama_dir))
     run_pretrain(spec, tmp_path / "tok", splits, PretrainParams(enabled=False), 16, 0, tmp_path / "pre",
                  tmp_path / "ck/pre", tmp_path / "live/pre", {}, [])
+    assert (tmp_path / "ck/pre").is_dir()  # a declared DVC output, even when nothing is trained
     training = TrainingParams(max_steps=3, batch_size=4, eval_batch_size=8, lr=1e-3, eval_steps=3, save_steps=3,
                               logging_steps=1, device="cpu")
     constraint = MonotonicParams(activation="mono_gelu")

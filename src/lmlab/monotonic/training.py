@@ -154,6 +154,8 @@ def run_pretrain(
         return
     logger.info("pretraining disabled: the base model %s is used as is", spec.name)
     if is_main_process():
+        # mono_pretrain declares the checkpoints dir as an output: DVC fails the stage when it does not exist
+        Path(checkpoint_dir).mkdir(parents=True, exist_ok=True)
         atomic_write_json(Path(live_dir) / "metrics.json", {"skipped": True})
         save_model_dir(out_dir, model, tokenizer, resolved_params, {"train_metrics.json": {"skipped": 1.0}})
 
