@@ -70,7 +70,8 @@ def launch(inputs: Path, run_dir: Path, nproc: int, seed: int = 0,
     cmd = [*launcher, str(REPO_ROOT / "stages" / "wl_train.py"),
            "--params", str(params), "--config", CONFIG, "--train", str(inputs / "sets" / "odds_1_2.jsonl"),
            "--tokenizer", str(inputs / "tokenizer"), "--out", str(run_dir / "out"),
-           "--checkpoints", str(run_dir / "checkpoints"), "--live", str(run_dir / "live")]
+           "--checkpoints", str(run_dir / "checkpoints"), "--live", str(run_dir / "live"),
+           "--eval", str(inputs / "test.jsonl")]  # as dvc.yaml: the eval/decision_nll curve, gathered over ranks
     env = dvc_env()
     env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "src"), env.get("PYTHONPATH", "")])
     env["OMP_NUM_THREADS"] = "1"
@@ -128,6 +129,10 @@ def test_two_processes_match_one_process_and_only_rank0_writes(inputs: Path, tmp
     assert tree(tmp_path / "two" / "checkpoints") == sorted(expected)
     leftovers = [p for p in (tmp_path / "two").rglob("*") if ".tmp-" in p.name or "rank" in p.name.lower()]
     assert not leftovers, leftovers
+    # the unweighted decision NLL is evaluated over the whole eval set, split across the ranks and gathered
+    nll = {run: (tmp_path / run / "live/plots/metrics/eval/decision_nll.tsv").read_text().split() for run in ("one", "two")}
+    assert nll["one"][:4:2] == nll["two"][:4:2] == ["step", "12"]
+    assert abs(float(nll["one"][-1]) - float(nll["two"][-1])) < 1e-2, nll
 
 
 def test_one_process_runs_without_torchrun_and_gives_the_same_bytes(inputs: Path, tmp_path: Path) -> None:
