@@ -82,7 +82,10 @@ def test_infill_eval_command(tmp_path, ilm_dir, capsys):
                  "--n-masks", "2", "--device", "cpu", "--threads", "1", "--max-new-tokens", "8", *flags], stdout=out)
     assert code == 0 and out.getvalue().startswith("mine: top1")
     metrics = json.loads(outs[1].read_text())
-    assert set(metrics["mine"]) == {"A1", "B1", "all"} and metrics["mine"]["all"]["n"] == 10
+    # the metrics file keeps the overall scores; the per-level grid is in the report (issue 17)
+    assert set(metrics["mine"]) == {"all"} and metrics["mine"]["all"]["n"] == 10
+    report = json.loads(outs[0].read_text())
+    assert set(report["results"]["by_cefr"]["mine"]) == {"A1", "B1"}
     assert len(outs[2].read_text().splitlines()) == 5
     # a CSV without the text column and an impossible option: exit 2, no outputs
     for p in outs:
