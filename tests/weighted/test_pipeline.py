@@ -33,7 +33,8 @@ def test_exp_run_gamma_reruns_only_the_weighted_family(tmp_path, repo_root):
 
     out = run_ok(["dvc", "exp", "run", "-S", "gamma=8.0"], work, env)
     ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
-    assert ran == {"wl_train@odds_1_2-accept", "wl_eval"}, out[-2000:]
+    # check_params validates the changed params.yaml first; its constant marker re-runs nothing else
+    assert ran == {"check_params", "wl_train@odds_1_2-accept", "wl_eval"}, out[-2000:]
     after = json.loads((work / "reports/metrics/weighted.json").read_text())
     assert before["gamma"] == 4.0 and after["gamma"] == 8.0
     assert after["odds_1_2-baseline"] == before["odds_1_2-baseline"]  # cached model, same metrics
