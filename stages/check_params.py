@@ -22,7 +22,7 @@ CONSTANT = "params.yaml passed every stage's strict params loader (stages/check_
 
 
 @stage_main("check_params", after_input_error="re-run your command; nothing else ran and no output was deleted (after a "
-            "failed `dvc exp run -S`, `git checkout params.yaml` restores the committed params)")
+            "failed `dvc exp run -S`, `git checkout params.yaml` restores the committed params)", progress=False)
 def main(argv: Sequence[str] | None = None) -> None:
     parser = stage_parser(__doc__)
     parser.add_argument("--stages", type=Path, default=Path("stages"), help="the stage scripts to read loads from")

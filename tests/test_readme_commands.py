@@ -132,7 +132,7 @@ def test_readme_commands_do_what_they_say(tmp_path: Path, repo_root: Path) -> No
         return next(text for command, text in out.items() if command.startswith(prefix))
 
     assert "Data and pipelines are up to date." in said("dvc repro")
-    assert _ran(said("dvc exp run -S gamma=4")) == {"wl_train@odds_1_2-accept", "wl_eval"}  # baseline, data cached
+    assert _ran(said("dvc exp run -S gamma=4")) == {"check_params", "wl_train@odds_1_2-accept", "wl_eval"}  # baseline, data cached
     listing = said("python scripts/metrics_show.py")
     assert _widest(listing) <= 100 and re.search(r"odds_1_2-accept\.acceptance_rate .*\[", listing), listing
     diff = said("dvc metrics diff")

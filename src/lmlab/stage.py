@@ -31,11 +31,13 @@ def stage_parser(description: str | None) -> argparse.ArgumentParser:
     return parser
 
 
-def stage_main(name: str, *, after_input_error: str | None = None
+def stage_main(name: str, *, after_input_error: str | None = None, progress: bool = True,
                ) -> Callable[[Callable[[Sequence[str] | None], None]], Callable[[Sequence[str] | None], int]]:
     """Decorate a stage body: set up logging, turn :class:`LmlabError` into one paragraph and exit code 2.
 
-    ``after_input_error`` replaces the paragraph's closing advice (default: re-run the stage).
+    ``after_input_error`` replaces the paragraph's closing advice (default: re-run the stage);
+    ``progress=False`` skips the progress line (``check_params``: computing DVC's plan would cost
+    more than its own check, and it is always the first stage).
     """
 
     def decorate(body: Callable[[Sequence[str] | None], None]) -> Callable[[Sequence[str] | None], int]:
@@ -44,7 +46,7 @@ def stage_main(name: str, *, after_input_error: str | None = None
             label = stage_label(name)
             setup_logging(label)
             run_single_process_launch_plainly()
-            if is_main_process():
+            if progress and is_main_process():
                 announce(label)  # "stage 17 of 48: ilm_train@B2; the 31 stages after it took ~6 min last time ..."
             started = time.time()
             status = "crashed"

@@ -63,7 +63,9 @@ def family_dvc_yaml(repo_root: Path) -> str:
     lines = [ln for ln in block.splitlines()
              if not ln.strip().startswith("- models/weighted/") or ln.strip() == "- models/weighted/tokenizer"
              or "${" in ln or ln.strip()[len("- models/weighted/"):] in CONFIGS]  # wl_train's own out stays
-    return "stages:\n" + "\n".join(lines) + "\n"
+    # the first data stage depends on check_params's marker: keep that stage too
+    check = text[text.index("  check_params:"): text.index("  install_punkt:")]
+    return "stages:\n" + check + "\n".join(lines) + "\n"
 
 
 SMALL = {
