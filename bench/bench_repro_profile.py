@@ -11,7 +11,11 @@ reads the times file of a repro that already ran (CI writes one):
     python bench/bench_repro_profile.py --times FILE --wall 1183   # with its measured wall time
 
 Prints the stages sorted by total time, the totals (start-up, work, and the rest of the wall
-time: DVC's own hashing, lock and cache work between stages) and the share of each.
+time: DVC's own hashing, lock and cache work between stages) and the share of each, then the same
+per family (the stage name's prefix: ilm, ens, wl, mono, ...). ``--compare OLD_TIMES`` adds a
+side-by-side of two repros' work and start-up per family and stage (e.g. before and after a change):
+
+    python bench/bench_repro_profile.py --times NEW.jsonl --compare OLD.jsonl
 """
 
 from __future__ import annotations
@@ -64,17 +68,62 @@ def profile(rows: list[dict], wall: float | None) -> str:
     return "\n".join(lines)
 
 
+def family(stage: str) -> str:
+    """``ilm_train@C1`` -> ``ilm``; a stage without a family prefix is its own family (``report``)."""
+    return stage.split("@", 1)[0].split("_", 1)[0]
+
+
+def _sums(rows: list[dict], key) -> dict[str, tuple[int, float, float]]:
+    """``{key(stage): (processes, start-up s, work s)}``."""
+    out: dict[str, tuple[int, float, float]] = {}
+    for r in rows:
+        n, startup, work = out.get(key(r["stage"]), (0, 0.0, 0.0))
+        out[key(r["stage"])] = (n + 1, startup + r["startup_s"], work + r["work_s"])
+    return out
+
+
+def by_family(rows: list[dict]) -> str:
+    """Start-up and work summed per family, largest first."""
+    lines = ["| family | processes | start-up s | work s | total s |", "|---|---|---|---|---|"]
+    for name, (n, startup, work) in sorted(_sums(rows, family).items(), key=lambda kv: -(kv[1][1] + kv[1][2])):
+        lines.append(f"| {name} | {n} | {startup:.1f} | {work:.1f} | {startup + work:.1f} |")
+    return "\n".join(lines)
+
+
+def compare(old: list[dict], new: list[dict]) -> str:
+    """Per family, then per stage: start-up and work of two repros side by side (new / old ratio)."""
+    def table(title: str, key) -> list[str]:
+        a, b = _sums(old, key), _sums(new, key)
+        lines = [f"| {title} | start-up old s | start-up new s | work old s | work new s | work new/old |",
+                 "|---|---|---|---|---|---|"]
+        for name in sorted(set(a) | set(b), key=lambda k: -(a.get(k, (0, 0, 0))[2] + b.get(k, (0, 0, 0))[2])):
+            _, s_old, w_old = a.get(name, (0, 0.0, 0.0))
+            _, s_new, w_new = b.get(name, (0, 0.0, 0.0))
+            ratio = f"{w_new / w_old:.2f}" if w_old else "-"
+            lines.append(f"| {name} | {s_old:.1f} | {s_new:.1f} | {w_old:.1f} | {w_new:.1f} | {ratio} |")
+        return lines
+
+    total = [sum(r[k] for r in rows) for rows in (old, new) for k in ("startup_s", "work_s")]
+    return "\n".join(table("family", family) + [""] + table("stage", lambda s: s) + [
+        "", f"start-up {total[0]:.0f} -> {total[2]:.0f} s, work {total[1]:.0f} -> {total[3]:.0f} s "
+            f"({len(old)} -> {len(new)} stage processes)"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--times", type=Path, help="stage times of a repro that already ran (LMLAB_STAGE_TIMES file)")
     parser.add_argument("--wall", type=float, help="that repro's wall time in seconds (default: first start to last end)")
+    parser.add_argument("--compare", type=Path, help="stage times of another repro (e.g. before a change) to set beside")
     args = parser.parse_args()
     if args.times:
-        print(profile(read_times(args.times), args.wall))
-        return
-    with tempfile.TemporaryDirectory(prefix="lmlab-profile-") as tmp:
-        times, wall = fresh_repro(Path(tmp))
-        print(profile(read_times(times), wall))
+        rows, wall = read_times(args.times), args.wall
+    else:
+        with tempfile.TemporaryDirectory(prefix="lmlab-profile-") as tmp:
+            times, wall = fresh_repro(Path(tmp))
+            rows = read_times(times)
+    print(profile(rows, wall) + "\n\n" + by_family(rows))
+    if args.compare:
+        print("\n" + compare(read_times(args.compare), rows))
 
 
 if __name__ == "__main__":

@@ -137,3 +137,22 @@ def test_special_token_map_roundtrip_and_missing(tok, tmp_path):
     assert set(t.id_to_token().values()) >= {START_INFILL, END_INFILL, *MASK_TOKENS.values()}
     with pytest.raises(InputError, match="special-token map"):
         IlmTokens.from_model_dir(tmp_path / "nothing")
+
+
+def test_fast_encoding_paths_match_the_plain_tokenizer_call(tok):
+    """The direct Rust-backend path gives what ``tokenizer(...)`` gives; the bisect test = every pair."""
+    import random
+
+    from lmlab.ilm.sequences import _encode_batch, _splits_a_token
+
+    texts = [DOC, " I can't go.", "", "Ünïcode naïve café — ok", "a  b\tc\n"]
+    plain = tok(texts, add_special_tokens=False, return_offsets_mapping=True)
+    assert _encode_batch(tok, texts) == plain["input_ids"]
+    assert [list(map(tuple, o)) for o in _encode_batch(tok, texts, offsets=True)] == \
+        [list(map(tuple, o)) for o in plain["offset_mapping"]]
+    rng = random.Random(0)
+    for _ in range(300):
+        offsets = sorted((a, a + rng.randint(0, 4)) for a in rng.sample(range(60), 12))
+        ranges = [tuple(sorted(rng.sample(range(64), 2))) for _ in range(rng.randint(1, 3))]
+        brute = any(s < b < e for s, e in offsets for r in ranges for b in r)
+        assert _splits_a_token(offsets, ranges) is brute
