@@ -31,7 +31,7 @@ from pathlib import Path
 
 logger = logging.getLogger("lmlab.stage")
 
-__all__ = ["PROGRESS_DIR", "announce", "describe", "pipeline_plan", "record", "last_times"]
+__all__ = ["PROGRESS_DIR", "announce", "append_entry", "describe", "pipeline_plan", "record", "last_times"]
 
 PROGRESS_DIR = Path(".dvc") / "tmp" / "lmlab"
 PLAN_FILE = "plan.json"
@@ -127,6 +127,14 @@ def announce(stage: str) -> None:
         logger.info("%s", line)
 
 
+def append_entry(path: str | Path, entry: Mapping[str, object]) -> None:
+    """Append ``entry`` as one JSON line to ``path`` (one short write: atomic enough for appends)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(dict(entry)) + "\n")
+
+
 def record(entry: Mapping[str, object]) -> None:
     """Append one stage time (the JSON line of :func:`lmlab.stage.record_stage_time`) to the local history."""
     root = _root()
@@ -134,8 +142,6 @@ def record(entry: Mapping[str, object]) -> None:
         return
     path = root / PROGRESS_DIR / TIMES_FILE
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a", encoding="utf-8") as handle:  # one short line: atomic enough for appends
-            handle.write(json.dumps(dict(entry)) + "\n")
+        append_entry(path, entry)
     except OSError as exc:
         logger.debug("cannot record the stage time in %s: %s", path, exc)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import errno
 import functools
-import json
 import logging
 import os
 import time
@@ -13,7 +12,7 @@ from collections.abc import Callable, Sequence
 
 from lmlab.errors import LmlabError
 from lmlab.logs import setup_logging
-from lmlab.pipeline_progress import announce
+from lmlab.pipeline_progress import announce, append_entry
 from lmlab.pipeline_progress import record as record_progress
 
 __all__ = ["stage_main", "stage_parser", "stage_label", "what_next", "is_main_process",
@@ -113,11 +112,8 @@ def record_stage_time(label: str, work_started: float, status: str) -> None:
     record_progress(entry)  # the local history the next run's progress lines estimate from
     target = os.environ.get(STAGE_TIMES_ENV)
     if target:
-        line = json.dumps(entry)
         try:
-            os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
-            with open(target, "a", encoding="utf-8") as handle:  # one short line: atomic enough for appends
-                handle.write(line + "\n")
+            append_entry(target, entry)
         except OSError as exc:  # a profile must never fail a stage
             logger.warning("cannot append the stage time to %s: %s", target, exc)
 
