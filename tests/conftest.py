@@ -162,7 +162,7 @@ def _keep_sections(node: Any, paths: list[list[str]], where: str) -> Any:
 
 
 #: Paths every copy that is a git/DVC repository needs, whatever ``files`` says.
-PROJECT_FILES = (".dvc/", ".dvcignore", ".gitignore", "scripts/launch")
+PROJECT_FILES = (".dvc/", ".dvcignore", ".gitignore", "scripts/launch", "scripts/run")
 
 
 def copy_repository(dest: Path, params_overrides: Mapping[str, Any] | None = None, *,

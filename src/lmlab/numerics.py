@@ -57,6 +57,9 @@ DEFAULT_THREADS = 2
 change results under the pin, only this number does (it is part of what the committed lock means)."""
 
 _overridden_at_import: dict[str, str] = {}
+_before_pin: dict[str, str | None] = {}
+"""What ``import lmlab`` found in ``os.environ`` for each pinned name (None: unset): the environment
+:mod:`lmlab.warmstart` hands on to a stage, so the stage's own ``import lmlab`` pins (and reports) it."""
 _MKL_BRANCH_COMPATIBLE = 3  # mkl_serv_cbwr_get(MKL_CBWR_BRANCH): 1 OFF, 2 AUTO, 3 COMPATIBLE, 10 AVX2...
 _X86_64 = {"x86_64", "amd64"}
 
@@ -102,6 +105,17 @@ def pinned_environment(environ: MutableMapping[str, str] | None = None) -> dict[
     }
 
 
+def environment_before_pin() -> dict[str, str]:
+    """``os.environ`` as it was before ``import lmlab`` pinned it (for a process that starts a stage)."""
+    environ = dict(os.environ)
+    for name, previous in _before_pin.items():
+        if previous is None:
+            environ.pop(name, None)
+        else:
+            environ[name] = previous
+    return environ
+
+
 def pin_environment(environ: MutableMapping[str, str] | None = None) -> dict[str, str]:
     """Set the pinned variables in ``environ`` (default ``os.environ``); return what was overridden.
 
@@ -112,6 +126,8 @@ def pin_environment(environ: MutableMapping[str, str] | None = None) -> dict[str
     overridden = {}
     for name, value in pinned_environment(environ).items():
         previous = environ.get(name)
+        if environ is os.environ:
+            _before_pin.setdefault(name, previous)
         if previous is not None and previous != value:
             overridden[name] = previous
         environ[name] = value

@@ -77,9 +77,15 @@ def process_start_time() -> float:
     """When this stage's process tree started: the launcher's start under ``torchrun``, else ours.
 
     ``torchrun``'s parent process spends seconds importing torch before it starts the worker, so
-    start-up is counted from the launcher when our parent is one.
+    start-up is counted from the launcher when our parent is one; a warm-started child
+    (:mod:`lmlab.warmstart`) counts from its client, the process DVC started.
     """
     import psutil
+
+    from lmlab.warmstart import CLIENT_START_ENV
+
+    if os.environ.get(CLIENT_START_ENV):
+        return float(os.environ[CLIENT_START_ENV])
 
     me = psutil.Process()
     parent = me.parent()
