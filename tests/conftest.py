@@ -17,6 +17,17 @@ for _key, _value in {
 }.items():
     os.environ[_key] = _value
 
+# Stages the tests run through scripts/run share one warm server per environment (lmlab.warmstart);
+# it lives in this session's own directory and is stopped when the session ends.
+if "LMLAB_WARM_DIR" not in os.environ:
+    import tempfile
+
+    os.environ["LMLAB_WARM_DIR"] = tempfile.mkdtemp(prefix="lmlab-warm-tests-")
+    os.environ.setdefault("LMLAB_WARM_IDLE", "120")
+    _OWN_WARM_DIR: str | None = os.environ["LMLAB_WARM_DIR"]
+else:
+    _OWN_WARM_DIR = None
+
 from collections.abc import Iterable, Mapping  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
@@ -210,3 +221,14 @@ def copy_repository(dest: Path, params_overrides: Mapping[str, Any] | None = Non
         run(["git", "add", "-A"], dest)
         run(["git", "commit", "-q", "-m", "copy"], dest)
     return dest
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:  # noqa: ARG001 - pytest's hook signature
+    """Stop the warm servers this session's stages started, and remove their directory."""
+    if _OWN_WARM_DIR:
+        import shutil
+
+        from lmlab.warmstart import shutdown
+
+        shutdown(_OWN_WARM_DIR)
+        shutil.rmtree(_OWN_WARM_DIR, ignore_errors=True)

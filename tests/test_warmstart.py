@@ -86,6 +86,31 @@ def test_the_first_run_is_plain_and_starts_a_server(tmp_path: Path) -> None:
     warmstart.shutdown(tmp_path / "warm")
 
 
+def _servers_for(path: Path) -> list[int]:
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and str(path) in (proc / "cmdline").read_bytes().decode(errors="replace"):
+                pids.append(int(proc.name))
+        except OSError:
+            continue
+    return pids
+
+
+def test_stages_started_while_the_server_imports_do_not_start_another(tmp_path: Path) -> None:
+    script = tmp_path / "probe.py"
+    script.write_text(PROBE)
+    env = _env(tmp_path, LMLAB_WARM_PRELOAD="torch")  # seconds of imports: the next stages come meanwhile
+    for _ in range(3):
+        assert _client([str(script)], env, tmp_path).returncode == 0
+    path = _wait_for_server(env)
+    try:
+        assert len(_servers_for(path)) == 1
+        assert not path.with_suffix(".starting").exists()
+    finally:
+        warmstart.shutdown(tmp_path / "warm")
+
+
 def test_a_served_child_gets_argv_cwd_env_stdio_and_exit_code(served, tmp_path: Path) -> None:
     import json
 

@@ -129,6 +129,31 @@ def _recv_exact(sock: socket.socket, size: int) -> bytes:
     return chunks
 
 
+STARTING_TIMEOUT_S = 120.0
+
+
+def _claim_start(path: Path) -> bool:
+    """True for the one client that should start the server for ``path``.
+
+    A server takes ~5 s to import; the stages that start meanwhile must not each start another
+    (measured: four servers for one key, each paying the imports again). The claim is a file the
+    server removes when it listens; a claim older than :data:`STARTING_TIMEOUT_S` is a failed start.
+    """
+    claim = path.with_suffix(".starting")
+    for _ in range(2):
+        try:
+            os.close(os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            return True
+        except FileExistsError:
+            try:
+                if time.time() - claim.stat().st_mtime < STARTING_TIMEOUT_S:
+                    return False
+                claim.unlink()
+            except FileNotFoundError:
+                continue
+    return False
+
+
 def _spawn_server(path: Path, environ: Mapping[str, str]) -> None:
     """Start a detached server for ``path`` (its output goes to ``<path>.log``); never waits for it."""
     import subprocess
@@ -156,7 +181,8 @@ def run(argv: Sequence[str], environ: MutableMapping[str, str] | None = None) ->
     except OSError:
         sock.close()
         try:
-            _spawn_server(path, environ)
+            if _claim_start(path):
+                _spawn_server(path, environ)
         except OSError:
             pass
         return _plain(argv)
@@ -321,6 +347,7 @@ def serve(path: str | Path, idle_s: float | None = None) -> int:
     os.replace(temporary, path)  # the newest server wins a race; a loser idles out
     ours = os.stat(path).st_ino
     path.with_suffix(".pid").write_text(f"{os.getpid()}\n")
+    path.with_suffix(".starting").unlink(missing_ok=True)
     selector = selectors.DefaultSelector()
     selector.register(listener, selectors.EVENT_READ)
     children: dict[int, socket.socket] = {}
