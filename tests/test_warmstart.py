@@ -249,3 +249,15 @@ def test_warm_and_plain_runs_compute_the_same_bytes(tmp_path: Path) -> None:
     finally:
         warmstart.shutdown(tmp_path / "warm")
     assert warm.stdout == plain.stdout == fresh.stdout
+
+
+def test_process_start_is_read_to_the_tick_not_to_the_boot_second() -> None:
+    before = time.time()
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(2)"])
+    try:
+        started = warmstart.process_started_at(proc.pid)
+    finally:
+        proc.kill()
+        proc.wait()
+    # psutil's create_time() is off by the fraction of a second the kernel's boot time drops (0-1 s)
+    assert before - 0.05 <= started <= before + 0.5

@@ -82,20 +82,18 @@ def process_start_time() -> float:
     """
     import psutil
 
-    from lmlab.warmstart import CLIENT_START_ENV
+    from lmlab.warmstart import CLIENT_START_ENV, process_started_at
 
     if os.environ.get(CLIENT_START_ENV):
         return float(os.environ[CLIENT_START_ENV])
-
-    me = psutil.Process()
-    parent = me.parent()
+    parent = psutil.Process().parent()
     try:
         if parent is not None and any(launcher in part for part in parent.cmdline()
                                      for launcher in ("torchrun", "torch.distributed.run", "lmlab.launch")):
-            return parent.create_time()
+            return process_started_at(parent.pid)
     except psutil.Error:
         pass
-    return me.create_time()
+    return process_started_at()
 
 
 def record_stage_time(label: str, work_started: float, status: str) -> None:
