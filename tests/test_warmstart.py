@@ -261,3 +261,16 @@ def test_process_start_is_read_to_the_tick_not_to_the_boot_second() -> None:
         proc.wait()
     # psutil's create_time() is off by the fraction of a second the kernel's boot time drops (0-1 s)
     assert before - 0.05 <= started <= before + 0.5
+
+
+def test_stop_ends_every_server_of_the_directory(served, tmp_path: Path) -> None:
+    _, env = served
+    (pid,) = [int(p.read_text()) for p in (tmp_path / "warm").glob("*.pid")]
+    proc = subprocess.run([sys.executable, "-m", "lmlab.warmstart", "--stop"], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0 and "stopped 1 server(s)" in proc.stderr
+    deadline = time.monotonic() + 30
+    while _alive(pid):
+        assert time.monotonic() < deadline, "the server is still running"
+        time.sleep(0.1)
+    assert not list((tmp_path / "warm").glob("*.sock"))

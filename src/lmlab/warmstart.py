@@ -420,10 +420,14 @@ def shutdown(directory: str | Path) -> list[int]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m lmlab.warmstart script.py [args...]`` (client) or ``--serve SOCKET`` (server)."""
+    """``python -m lmlab.warmstart script.py [args...]`` (client), ``--serve SOCKET`` (server), ``--stop``."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["--serve"] and len(argv) == 2:
         return serve(argv[1])
+    if argv == ["--stop"]:  # stop this user's servers (CI does, so no process outlives the job)
+        directory = os.environ.get(DIR_ENV) or f"/tmp/lmlab-warm-{os.getuid()}"
+        print(f"warmstart: stopped {len(shutdown(directory))} server(s) in {directory}", file=sys.stderr)
+        return 0
     if not argv or argv[0].startswith("-"):
         print("usage: python -m lmlab.warmstart stages/<stage>.py [args...]", file=sys.stderr)
         return 2
