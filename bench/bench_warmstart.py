@@ -43,23 +43,21 @@ def _run(stage: str, warm: bool, times: Path, env: dict[str, str]) -> tuple[floa
 
 
 def _start_server(env: dict[str, str]) -> None:
-    """One plain run of a trivial script through the client starts the server; wait until it listens."""
-    sys.path.insert(0, str(Path.cwd() / "src"))
-    from lmlab import warmstart
-    from lmlab.numerics import pin_environment
+    """Start the server as a `dvc repro` does (its first stage spawns it) and wait until it listens.
 
-    pinned = dict(env)
-    pin_environment(pinned)
-    path = warmstart.socket_path(warmstart.server_key(pinned), pinned)
-    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as script:
-        script.write("pass\n")
-    subprocess.run([sys.executable, "-m", "lmlab.warmstart", script.name], env=env, check=True)
+    Through DVC, not by calling the client here: DVC hands its stages a slightly different
+    environment (it undoes pyenv's PATH changes, for one), and the server is keyed by it.
+    """
+    directory = Path(env.get("LMLAB_WARM_DIR") or f"/tmp/lmlab-warm-{os.getuid()}")
+    subprocess.run(["dvc", "repro", "--force", "--single-item", "--no-commit", "check_params"], env=env,
+                   check=True, capture_output=True)
     deadline = time.monotonic() + 120
-    while not path.exists():
+    while True:
+        if list(directory.glob("*.sock")) and not list(directory.glob("*.starting")):
+            return
         if time.monotonic() > deadline:
-            raise SystemExit(f"the warm server did not come up at {path}")
+            raise SystemExit(f"the warm server did not come up in {directory}")
         time.sleep(0.2)
-    os.unlink(script.name)
 
 
 def main(argv: list[str] | None = None) -> int:
