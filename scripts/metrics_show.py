@@ -24,7 +24,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("targets", nargs="*", help="metrics files (default: every one declared in dvc.yaml)")
     args = parser.parse_args(argv)
-    proc = subprocess.run(["dvc", "metrics", "show", "--json", *args.targets], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-m", "dvc", "metrics", "show", "--json", *args.targets], capture_output=True, text=True,
                           check=False)
     if proc.returncode != 0:
         print(f"metrics_show: `dvc metrics show --json` failed: {proc.stderr.strip()[:300]}", file=sys.stderr)
