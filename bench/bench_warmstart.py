@@ -48,7 +48,9 @@ def _start_server(env: dict[str, str]) -> None:
     Through DVC, not by calling the client here: DVC hands its stages a slightly different
     environment (it undoes pyenv's PATH changes, for one), and the server is keyed by it.
     """
-    directory = Path(env.get("LMLAB_WARM_DIR") or f"/tmp/lmlab-warm-{os.getuid()}")
+    from lmlab.warmstart import socket_dir
+
+    directory = socket_dir(env)
     subprocess.run(["dvc", "repro", "--force", "--single-item", "--no-commit", "check_params"], env=env,
                    check=True, capture_output=True)
     deadline = time.monotonic() + 120

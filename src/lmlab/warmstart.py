@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import signal
 import socket
@@ -38,8 +39,10 @@ import time
 from collections.abc import Mapping, MutableMapping, Sequence
 from pathlib import Path
 
+logger = logging.getLogger(__name__)
+
 __all__ = ["WARM_ENV", "PRELOAD_ENV", "IDLE_ENV", "DIR_ENV", "CLIENT_START_ENV", "PRELOAD", "warm_enabled", "server_key",
-           "socket_path", "process_started_at", "run", "serve", "shutdown", "main"]
+           "socket_dir", "socket_path", "process_started_at", "run", "serve", "shutdown", "main"]
 
 WARM_ENV = "LMLAB_WARM"
 PRELOAD_ENV = "LMLAB_WARM_PRELOAD"
@@ -94,10 +97,15 @@ def server_key(environ: Mapping[str, str], executable: str = sys.executable) -> 
     return digest.hexdigest()[:20]
 
 
-def socket_path(key: str, environ: Mapping[str, str] | None = None) -> Path:
-    """``$LMLAB_WARM_DIR/<key>.sock`` (default ``/tmp/lmlab-warm-<uid>``, a directory only we can enter)."""
+def socket_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """Where the servers' sockets live: ``$LMLAB_WARM_DIR``, default ``/tmp/lmlab-warm-<uid>``."""
     environ = os.environ if environ is None else environ
-    directory = Path(environ.get(DIR_ENV) or f"/tmp/lmlab-warm-{os.getuid()}")
+    return Path(environ.get(DIR_ENV) or f"/tmp/lmlab-warm-{os.getuid()}")
+
+
+def socket_path(key: str, environ: Mapping[str, str] | None = None) -> Path:
+    """``<socket_dir>/<key>.sock``, in a directory only we can enter (created here)."""
+    directory = socket_dir(environ)
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     if directory.stat().st_uid != os.getuid():
         raise PermissionError(f"{directory} belongs to another user")
@@ -119,6 +127,11 @@ def _send_message(sock: socket.socket, payload: Mapping[str, object], fds: Seque
         socket.send_fds(sock, [_HEADER.pack(len(data)) + data], list(fds))
     else:
         sock.sendall(_HEADER.pack(len(data)) + data)
+
+
+def _recv_message(sock: socket.socket) -> dict:
+    """One length-prefixed JSON message (see :func:`_send_message`)."""
+    return json.loads(_recv_exact(sock, _HEADER.unpack(_recv_exact(sock, _HEADER.size))[0]))
 
 
 def _recv_exact(sock: socket.socket, size: int) -> bytes:
@@ -195,7 +208,7 @@ def run(argv: Sequence[str], environ: MutableMapping[str, str] | None = None) ->
     child_env[CLIENT_START_ENV] = repr(started)
     try:
         _send_message(sock, {"argv": list(argv), "cwd": os.getcwd(), "env": child_env}, [0, 1, 2])
-        pid = json.loads(_recv_exact(sock, _HEADER.unpack(_recv_exact(sock, _HEADER.size))[0]))["pid"]
+        pid = _recv_message(sock)["pid"]
     except (OSError, ValueError, KeyError):
         sock.close()
         return _plain(argv)  # the server went away before it forked: nothing ran yet
@@ -209,9 +222,9 @@ def run(argv: Sequence[str], environ: MutableMapping[str, str] | None = None) ->
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
         signal.signal(signum, relay)
     try:
-        reply = json.loads(_recv_exact(sock, _HEADER.unpack(_recv_exact(sock, _HEADER.size))[0]))
+        reply = _recv_message(sock)
     except (OSError, ValueError):
-        print(f"warmstart: lost the server while it ran {argv[0]} (pid {pid})", file=sys.stderr)
+        logger.error("lost the server while it ran %s (pid %d)", argv[0], pid)
         return 1
     return int(reply["status"])
 
@@ -256,8 +269,7 @@ def _child(request: Mapping[str, object], fds: Sequence[int]) -> int:
     for fd in fds:
         if fd > 2:
             os.close(fd)
-    for signum in (signal.SIGINT,):
-        signal.signal(signum, signal.default_int_handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, signal.SIGCHLD):
         signal.signal(signum, signal.SIG_DFL)
     argv = [str(a) for a in request["argv"]]  # type: ignore[union-attr]
@@ -266,6 +278,8 @@ def _child(request: Mapping[str, object], fds: Sequence[int]) -> int:
     os.environ.update({str(k): str(v) for k, v in request["env"].items()})  # type: ignore[union-attr]
     for name in [m for m in sys.modules if m == "lmlab" or m.startswith("lmlab.")]:
         del sys.modules[name]
+    logger.handlers.clear()  # the server's own stderr handler (see main) is not the stage's
+    logger.propagate = True
     sys.argv = argv
     sys.path[0] = os.path.dirname(os.path.abspath(argv[0]))
     unbuffered = bool(os.environ.get("PYTHONUNBUFFERED"))
@@ -281,7 +295,7 @@ def _child(request: Mapping[str, object], fds: Sequence[int]) -> int:
         code = exc.code
         status = code if isinstance(code, int) else (0 if code is None else 1)
         if code is not None and not isinstance(code, int):
-            print(code, file=sys.stderr)
+            sys.stderr.write(f"{code}\n")  # what the interpreter does with SystemExit("message")
     except KeyboardInterrupt:
         status = 130
     except BaseException:
@@ -303,7 +317,7 @@ def _fork_child(conn: socket.socket, inherited: Sequence[object]) -> int | None:
             raise ConnectionError("short request")
         request = json.loads(_recv_exact(conn, _HEADER.unpack(head)[0]))
     except (OSError, ValueError) as exc:
-        print(f"warmstart: refused a request: {exc}", file=sys.stderr, flush=True)
+        logger.warning("refused a request: %s", exc)
         conn.close()
         return None
     sys.stdout.flush()
@@ -382,8 +396,10 @@ def serve(path: str | Path, idle_s: float | None = None) -> int:
                     _send_message(conn, {"status": code if code >= 0 else 128 - code})
                 except OSError:
                     pass
-                if conn in [k.fileobj for k in selector.get_map().values()]:
+                try:
                     selector.unregister(conn)
+                except KeyError:  # already unregistered when its client died
+                    pass
                 conn.close()
                 last_active = time.monotonic()
     finally:
@@ -422,14 +438,19 @@ def shutdown(directory: str | Path) -> list[int]:
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m lmlab.warmstart script.py [args...]`` (client), ``--serve SOCKET`` (server), ``--stop``."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    handler = logging.StreamHandler()  # the client's stderr, or the server's log file
+    handler.setFormatter(logging.Formatter("warmstart: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
     if argv[:1] == ["--serve"] and len(argv) == 2:
         return serve(argv[1])
     if argv == ["--stop"]:  # stop this user's servers (CI does, so no process outlives the job)
-        directory = os.environ.get(DIR_ENV) or f"/tmp/lmlab-warm-{os.getuid()}"
-        print(f"warmstart: stopped {len(shutdown(directory))} server(s) in {directory}", file=sys.stderr)
+        directory = socket_dir()
+        logger.info("stopped %d server(s) in %s", len(shutdown(directory)), directory)
         return 0
     if not argv or argv[0].startswith("-"):
-        print("usage: python -m lmlab.warmstart stages/<stage>.py [args...]", file=sys.stderr)
+        logger.error("usage: python -m lmlab.warmstart stages/<stage>.py [args...]")
         return 2
     return run(argv)
 
