@@ -1,7 +1,7 @@
 """A tiny Llama-architecture base model built offline, with SentencePiece-style tokenizers.
 
 SmolLM2, Llama and Qwen bases differ from the tiny GPT-2 default in ways that break code paths
-quietly: no pad token, a Metaspace (SentencePiece-like) tokenizer whose words carry a leading
+quietly: a gated MLP (``gate_proj``/``up_proj``/``down_proj`` with ``act_fn``), RMSNorm, no pad token, a Metaspace (SentencePiece-like) tokenizer whose words carry a leading
 ``▁``, byte fallback, special tokens added on top of the vocabulary, and a chat template. The
 builders here make such a base in a temporary directory (random weights, a BPE trained on the
 given texts in milliseconds) so the families' load / train / save / evaluate paths can be run on
@@ -56,17 +56,34 @@ def sentencepiece_tokenizer(texts: Iterable[str], vocab_size: int = 400, chat: b
     return fast
 
 
-def save_tiny_llama(directory: Path, tokenizer: PreTrainedTokenizerFast, seed: int = 0,
-                    max_positions: int = 256) -> Path:
-    """Save a randomly initialised 1-layer Llama (GQA: 2 heads, 1 KV head) and ``tokenizer`` to ``directory``.
+def metaspace_tokenizer(texts: Sequence[str], vocab_size: int = 320) -> PreTrainedTokenizerFast:
+    """The plainest SentencePiece-style BPE: Metaspace ``▁`` word marks, ``<s>``/``</s>``, no pad token.
 
-    The embeddings stop before the :data:`EXTRA_TOKENS` (added last), so loading it for a family
-    exercises the embedding resize, as adding special tokens to a real base does.
+    Unlike :func:`sentencepiece_tokenizer` it has no byte tokens, chat tokens or added specials, so
+    the ILM and monotonic tests see only the word-mark behaviour they are about.
+    """
+    tok = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first")
+    tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="first")
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<unk>", "<s>", "</s>"], show_progress=False)
+    tok.train_from_iterator(list(texts) * 10, trainer=trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
+    assert fast.pad_token is None  # as Llama's: lmlab must add one
+    return fast
+
+
+def save_tiny_llama(directory: Path, tokenizer: PreTrainedTokenizerFast, seed: int = 0,
+                    max_positions: int = 256, layers: int = 1, heads: int = 2, kv_heads: int = 1) -> Path:
+    """Save a randomly initialised Llama (hidden 32, gated MLP 64, GQA) and ``tokenizer`` to ``directory``.
+
+    Default: 1 layer, 2 heads, 1 KV head. The embeddings stop before the :data:`EXTRA_TOKENS` (added
+    last), so loading it for a family exercises the embedding resize, as adding special tokens to a
+    real base does.
     """
     vocab = tokenizer.get_vocab()
     config = LlamaConfig(
         vocab_size=min((vocab[t] for t in EXTRA_TOKENS if t in vocab), default=len(tokenizer)), hidden_size=32,
-        intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1,
+        intermediate_size=64, num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=kv_heads,
         max_position_embeddings=max_positions, bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id, pad_token_id=None, tie_word_embeddings=False,
     )
@@ -76,3 +93,8 @@ def save_tiny_llama(directory: Path, tokenizer: PreTrainedTokenizerFast, seed: i
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return directory
+
+
+def tiny_llama_dir(path: Path, texts: Sequence[str], seed: int = 0) -> Path:
+    """A 2-layer Llama (4 heads, 2 KV heads) with :func:`metaspace_tokenizer` saved to ``path``."""
+    return save_tiny_llama(path, metaspace_tokenizer(texts), seed, layers=2, heads=4, kv_heads=2)

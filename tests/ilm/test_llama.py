@@ -13,7 +13,7 @@ from lmlab.ilm.format import ILM_SPECIAL_TOKENS, MASK_TOKENS, MaskType, mask_doc
 from lmlab.ilm.sequences import IlmTokens, encode_examples
 from lmlab.tokenization import decode_continuation, drops_leading_space, prepare_tokenizer, word_mark_id
 from tests.ilm.train_helpers import DOCS, masked_docs
-from tests.llama_helpers import tiny_llama_dir
+from tests.tiny_llama import tiny_llama_dir
 
 WORD = MASK_TOKENS[MaskType.WORD]
 

@@ -20,7 +20,7 @@ from lmlab.monotonic.constraint import (
     read_marker,
     strip_parametrizations,
 )
-from tests.llama_helpers import tiny_llama_dir
+from tests.tiny_llama import tiny_llama_dir
 
 TEXTS = [f"The town number {i} has a bridge, a market and {i % 7} old churches near the river." for i in range(80)]
 
