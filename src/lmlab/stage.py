@@ -80,12 +80,12 @@ def process_start_time() -> float:
     start-up is counted from the launcher when our parent is one; a warm-started child
     (:mod:`lmlab.warmstart`) counts from its client, the process DVC started.
     """
-    import psutil
-
     from lmlab.warmstart import CLIENT_START_ENV, process_started_at
 
     if os.environ.get(CLIENT_START_ENV):
         return float(os.environ[CLIENT_START_ENV])
+    import psutil
+
     parent = psutil.Process().parent()
     try:
         if parent is not None and any(launcher in part for part in parent.cmdline()
